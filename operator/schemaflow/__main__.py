@@ -1,0 +1,5 @@
+import sys
+
+from schemaflow.cli import main
+
+sys.exit(main())

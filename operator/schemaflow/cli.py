@@ -1,0 +1,67 @@
+"""The ``schemaflow`` command: one entry point for the migration Job, the operator and
+the wait container. This is the only place that maps errors to messages and exit codes.
+
+Each subcommand lives in its own module exposing ``configure(parser)`` and ``run(args) -> int``;
+modules are imported when the parser is built, so none of them may do work at import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+
+from schemaflow import __version__
+from schemaflow.errors import EXIT_USAGE, SchemaflowError
+
+# subcommand -> module implementing configure()/run()
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "migrate": ("schemaflow.migrate_cmd", "apply, roll back, inspect and verify migrations"),
+    "audit": ("schemaflow.audit", "report which known schema mismatches are still open"),
+    "demo": ("schemaflow.demo", "run plan, up and verify on an embedded PostgreSQL"),
+    "operator": ("schemaflow.kube.main", "run the Kubernetes operator"),
+    "wait": ("schemaflow.wait", "block until a migration has succeeded (deploy gate)"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"schemaflow: error: {message}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="schemaflow", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"schemaflow {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name, (module, help_text) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module).configure(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(importlib.import_module(args._module).run(args))
+    except SchemaflowError as exc:
+        if getattr(args, "output", "text") == "json":
+            print(json.dumps({"error": {"reason": exc.reason, "message": exc.message,
+                                        "hint": exc.hint, "exitCode": exc.exit_code}}))
+        else:
+            print(f"schemaflow: {exc.message}", file=sys.stderr)
+            if exc.hint:
+                print(f"  hint: {exc.hint}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
