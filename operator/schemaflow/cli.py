@@ -33,27 +33,32 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(EXIT_USAGE)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``command``, only that subcommand's module is imported and
+    configured (the migration Job then never imports the operator's dependencies)."""
     parser = _Parser(prog="schemaflow", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"schemaflow {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name, (module, help_text) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        importlib.import_module(module).configure(p)
+        if command in (None, name):
+            importlib.import_module(module).configure(p)
         p.set_defaults(_module=module)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command if command in SUBCOMMANDS else None)
     args = parser.parse_args(argv)
     try:
         return int(importlib.import_module(args._module).run(args))
     except SchemaflowError as exc:
         if getattr(args, "output", "text") == "json":
-            print(json.dumps({"error": {"reason": exc.reason, "message": exc.message,
-                                        "hint": exc.hint, "exitCode": exc.exit_code}}))
+            print(json.dumps(exc.report or {"error": {"reason": exc.reason, "message": exc.message,
+                                                      "hint": exc.hint, "exitCode": exc.exit_code}}))
         else:
             print(f"schemaflow: {exc.message}", file=sys.stderr)
             if exc.hint:

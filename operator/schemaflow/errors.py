@@ -13,6 +13,7 @@ EXIT_VERIFY_FAILED = 3
 EXIT_LOCK_TIMEOUT = 4
 EXIT_DIRTY = 5
 EXIT_UNREACHABLE = 6
+EXIT_WAIT_TIMEOUT = 7  # `schemaflow wait` gave up before the migration was ready
 
 
 class SchemaflowError(Exception):
@@ -25,6 +26,8 @@ class SchemaflowError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        # The full JSON result of the failed command, when it has one (see cli.main).
+        self.report: dict[str, object] | None = None
 
 
 class UsageError(SchemaflowError):
@@ -88,3 +91,25 @@ class DirtyDatabase(SchemaflowError):
 
     exit_code = EXIT_DIRTY
     reason = "DirtyDatabase"
+
+
+class MigrationFailed(SchemaflowError):
+    """`schemaflow wait`: the SchemaMigration reached phase Failed for its current generation."""
+
+    exit_code = EXIT_APPLY_FAILED
+    reason = "MigrationFailed"
+
+
+class MigrationRolledBack(SchemaflowError):
+    """`schemaflow wait`: verification failed and the SchemaMigration was rolled back."""
+
+    exit_code = EXIT_VERIFY_FAILED
+    reason = "MigrationRolledBack"
+
+
+class WaitTimeout(SchemaflowError):
+    """`schemaflow wait`: the migration was not ready (or the database not at the version)
+    before ``--timeout``."""
+
+    exit_code = EXIT_WAIT_TIMEOUT
+    reason = "WaitTimeout"

@@ -1,0 +1,218 @@
+"""The two ways of applying 000027 that the benchmark compares.
+
+- ``schemaflow``: the real CLI, ``schemaflow migrate up --verify`` on the bundled
+  ``sql/migrations`` (online-safe: batched backfills, concurrent indexes, NOT VALID
+  foreign keys validated separately, lock_timeout with retries). Lock wait comes from the
+  CLI's JSON report (``lockWaitSeconds``).
+- ``naive``: ``bench/reference/000027_naive.up.sql`` applied with the server's own
+  ``psql -1 -f`` (the seed's option 2): one transaction, backfills by one UPDATE each,
+  indexes without CONCURRENTLY, foreign keys validated at once. psql has no notion of lock
+  wait, so it is measured by sampling ``pg_stat_activity`` (see ``monitor.py``).
+
+Each runner takes the database URL from the environment (never from argv, where ``ps``
+shows it) and returns a :class:`MigrationRun`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+REPO = Path(__file__).resolve().parent.parent
+MIGRATIONS_DIR = REPO / "sql" / "migrations"
+VERIFY_DIR = REPO / "sql" / "verify"
+NAIVE_SQL = Path(__file__).resolve().parent / "reference" / "000027_naive.up.sql"
+MIGRATION_APP_NAME = "bench-migration"  # NOT prefixed "bench-app" / "bench-monitor"
+
+
+@dataclass
+class MigrationRun:
+    name: str
+    command: list[str]
+    exit_code: int | None = None
+    start: float = 0.0  # run clock
+    end: float = 0.0
+    report: dict[str, Any] | None = None  # schemaflow's JSON result
+    lock_wait: float | None = None  # as reported by the tool itself
+    lock_wait_source: str = "n/a"
+    backfill_rows: int | None = None
+    backfill_seconds: float | None = None
+    statements: list[dict[str, Any]] = field(default_factory=list)
+    output_tail: str = ""
+    skipped: str | None = None
+
+    @property
+    def wall(self) -> float:
+        return self.end - self.start
+
+
+def schemaflow_available() -> str | None:
+    """None when the CLI can run ``migrate up``, else why not."""
+    try:
+        import schemaflow.migrate_cmd  # noqa: F401
+    except ImportError as exc:
+        return f"schemaflow CLI not available yet ({exc})"
+    if not any(MIGRATIONS_DIR.glob("000027_*.up.sql")):
+        return "sql/migrations/000027_*.up.sql not present yet"
+    return None
+
+
+def _tail(text: str, n: int = 2000) -> str:
+    return text[-n:]
+
+
+def migrations_dir(workdir: Path) -> Path:
+    """The bundled migrations, as the CLI needs them for a database at version 26.
+
+    Work-around: the engine refuses a database whose current version has no file in the
+    directory ("the database is at version 26, which is not in ..."), and the repository
+    bundles only 000027. When no version <= 26 is bundled, a copy of the directory with
+    placeholder 000026 files is used instead (the 000027 files are the real ones)."""
+    files = list(MIGRATIONS_DIR.glob("*.sql"))
+    if any(int(f.name.split("_", 1)[0]) <= 26 for f in files if f.name[:1].isdigit()):
+        return MIGRATIONS_DIR
+    d = workdir / "migrations"
+    d.mkdir(exist_ok=True)
+    for f in files:
+        (d / f.name).write_bytes(f.read_bytes())
+    for direction in ("up", "down"):
+        (d / f"000026_domainflow_baseline.{direction}.sql").write_text(
+            "-- placeholder added by the benchmark: DomainFlow's version 26 is the start\n"
+            "SELECT 1;\n")
+    return d
+
+
+def run_schemaflow(url: str, clock_zero: float, workdir: Path,
+                   extra_args: list[str] | None = None, timeout: float = 3600) -> MigrationRun:
+    report_path = workdir / "schemaflow-report.json"
+    mdir = migrations_dir(workdir) if not schemaflow_available() else MIGRATIONS_DIR
+    cmd = [sys.executable, "-m", "schemaflow", "migrate", "up", "--dir", str(mdir),
+           "--verify-dir", str(VERIFY_DIR), "--verify", "--output", "json", "--report", str(report_path),
+           # the application is connected on purpose: preflight reports it, does not stop
+           "--preflight", "warn", *(extra_args or [])]
+    run = MigrationRun("schemaflow", [c if c != str(report_path) else "REPORT" for c in cmd])
+    why = schemaflow_available()
+    if why:
+        run.skipped = why
+        return run
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env["DATABASE_URL"] = url
+    env["PGAPPNAME"] = MIGRATION_APP_NAME
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "operator"),
+                                                      env.get("PYTHONPATH", "")]))
+    run.start = time.monotonic() - clock_zero
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
+                          cwd=REPO)
+    run.end = time.monotonic() - clock_zero
+    run.exit_code = proc.returncode
+    run.output_tail = _tail(proc.stderr + proc.stdout)
+    (workdir / "schemaflow.out").write_text(proc.stdout)
+    (workdir / "schemaflow.err").write_text(proc.stderr)
+    report: dict[str, Any] | None = None
+    try:
+        report = json.loads(report_path.read_text())
+    except (OSError, ValueError):
+        try:
+            report = json.loads(proc.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            report = None
+    run.report = report
+    if report and report.get("lockWaitSeconds") is not None:
+        run.lock_wait = float(report["lockWaitSeconds"])
+        run.lock_wait_source = "schemaflow report lockWaitSeconds"
+    run.backfill_seconds = schemaflow_backfill_seconds(mdir, proc.stderr)
+    return run
+
+
+BACKFILL_TABLE = "dns_validation_results"  # the 1M-row backfill: business_status (mismatch 9)
+_DONE = re.compile(r"^\s*(?P<file>\S+\.up\.sql):(?P<line>\d+): (?P<batches>\d+) batches, "
+                   r"(?P<rows>\d+) rows, (?P<secs>\d+(?:\.\d+)?)s \(done\)")
+
+
+def _backfill_step_ranges(up_file: Path) -> list[tuple[int, int]]:
+    """Line ranges of the batch steps that write dns_validation_results.business_status
+    (the backfill proper, and any step that restores values, usually 0 batches)."""
+    lines = up_file.read_text().splitlines()
+    marks = [i + 1 for i, line in enumerate(lines) if line.strip().startswith("-- schemaflow:step")]
+    marks.append(len(lines) + 1)
+    out = []
+    for a, b in zip(marks, marks[1:], strict=False):
+        body = "\n".join(lines[a - 1:b - 1])
+        if "schemaflow:step batch" in lines[a - 1] and \
+                re.search(rf"UPDATE\s+{BACKFILL_TABLE}\b[^;]*SET\s+business_status", body):
+            out.append((a, b))
+    return out
+
+
+def schemaflow_backfill_seconds(mdir: Path, stderr: str) -> float | None:
+    """Seconds the CLI reports for those steps (their "(done)" progress lines)."""
+    ups = sorted(mdir.glob("000027_*.up.sql"))
+    ranges = _backfill_step_ranges(ups[0]) if ups else []
+    total = None
+    for line in stderr.splitlines():
+        m = _DONE.match(line)
+        if m and any(a <= int(m.group("line")) < b for a, b in ranges):
+            total = (total or 0.0) + float(m.group("secs"))
+    return total
+
+
+_TIME = re.compile(r"^Time: (\d+(?:\.\d+)?) ms")
+_TAG = re.compile(r"^(UPDATE \d+|INSERT \d+ \d+|DELETE \d+|SELECT \d+|CREATE [A-Z]+|ALTER [A-Z]+|"
+                  r"DROP [A-Z]+|DO|SET|COMMENT|BEGIN|COMMIT)$")
+
+
+def parse_psql_timing(output: str) -> list[dict[str, Any]]:
+    """psql --echo-queries with \\timing on: [{query, tag, rows, ms}] per statement."""
+    out: list[dict[str, Any]] = []
+    text: list[str] = []
+    tag: tuple[str, int | None] = ("?", None)
+    for line in output.splitlines():
+        m = _TIME.match(line)
+        if m:
+            out.append({"query": " ".join(" ".join(text).split())[:200], "tag": tag[0],
+                        "rows": tag[1], "ms": float(m.group(1))})
+            text, tag = [], ("?", None)
+            continue
+        if _TAG.match(line):
+            parts = line.split()
+            rows = int(parts[-1]) if parts[-1].isdigit() else None
+            tag = (" ".join(p for p in parts if not p.isdigit()), rows)
+        else:
+            text.append(line)
+    return out
+
+
+def run_naive(url: str, psql: str, clock_zero: float, workdir: Path,
+              timeout: float = 3600) -> MigrationRun:
+    u = urlsplit(url)
+    cmd = [psql, "-X", "-1", "-v", "ON_ERROR_STOP=1", "--echo-queries",
+           "-h", u.hostname or "127.0.0.1", "-p", str(u.port or 5432),
+           "-U", unquote(u.username or "postgres"), "-d", unquote(u.path.lstrip("/")),
+           "-c", r"\timing on", "-f", str(NAIVE_SQL)]
+    run = MigrationRun("naive", [*cmd])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env["PGPASSWORD"] = unquote(u.password or "")  # env, not argv
+    env["PGAPPNAME"] = MIGRATION_APP_NAME
+    run.start = time.monotonic() - clock_zero
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    run.end = time.monotonic() - clock_zero
+    run.exit_code = proc.returncode
+    run.output_tail = _tail(proc.stderr)
+    (workdir / "naive.out").write_text(proc.stdout)
+    (workdir / "naive.err").write_text(proc.stderr)
+    run.statements = parse_psql_timing(proc.stdout)
+    ups = [s for s in run.statements
+           if s["tag"] == "UPDATE" and s["query"].startswith(f"UPDATE {BACKFILL_TABLE}")]
+    if ups:
+        run.backfill_seconds = sum(s["ms"] for s in ups) / 1000.0
+    run.lock_wait_source = "pg_stat_activity sampling"
+    return run
+

@@ -1,0 +1,249 @@
+"""Figures from the raw measurements: latency windows, stalls, errors, targets, the table."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+from bench.workload import Op
+
+BIN = 0.25  # seconds per point of the latency timeline
+
+
+def pct(values: list[float], p: float) -> float | None:
+    """Nearest-rank percentile; None for no values."""
+    if not values:
+        return None
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, math.ceil(p / 100.0 * len(s)) - 1))
+    return s[k]
+
+
+def window(ops: list[Op]) -> dict[str, Any]:
+    lat = [o.latency for o in ops if o.ok]
+    return {
+        "ops": len(ops),
+        "p50Ms": _ms(pct(lat, 50)),
+        "p99Ms": _ms(pct(lat, 99)),
+        "maxMs": _ms(max(lat) if lat else None),
+    }
+
+
+def _ms(v: float | None) -> float | None:
+    return None if v is None else round(v * 1000.0, 2)
+
+
+def app_figures(ops: list[Op], mig_start: float, mig_end: float, warmup: float) -> dict[str, Any]:
+    before = [o for o in ops if o.due >= warmup and o.end < mig_start]
+    during = [o for o in ops if o.due < mig_end and o.end > mig_start]
+    after = [o for o in ops if o.due >= mig_end]
+    stall = max((o.latency for o in during), default=0.0)
+    stall_op = max(during, key=lambda o: o.latency, default=None)
+    errors: Counter[str] = Counter(o.error or "?" for o in ops if not o.ok)
+    rename_implied = sum(o.rename_errors for o in ops if o.ok)
+    return {
+        "ops": len(ops),
+        "opsPerSecond": round(len(ops) / max(1e-9, max((o.end for o in ops), default=0) - warmup), 1)
+        if ops else 0,
+        "before": window(before),
+        "during": window(during),
+        "after": window(after),
+        "maxWriteStallSeconds": round(stall, 3),
+        "maxWriteStallOp": stall_op.kind if stall_op else None,
+        "maxWriteStallAtSeconds": round(stall_op.due - mig_start, 2) if stall_op else None,
+        "errors": {
+            "renameImplied": rename_implied,
+            "other": sum(errors.values()),
+            "bySqlstate": dict(errors),
+        },
+    }
+
+
+def timeline(ops: list[Op], origin: float) -> list[list[float]]:
+    """[[t, max latency ms, n]] per BIN seconds of due time, t relative to ``origin``."""
+    bins: dict[int, list[float]] = {}
+    for o in ops:
+        bins.setdefault(math.floor((o.due - origin) / BIN), []).append(o.latency)
+    return [[round(k * BIN, 3), round(max(v) * 1000.0, 2), len(v)] for k, v in sorted(bins.items())]
+
+
+def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets, each measured value against its bound (None = not measured)."""
+    by = {c["name"]: c for c in result.get("contenders", [])}
+    sf, nv = by.get("schemaflow"), by.get("naive")
+    # exit 3 = applied, then verification failed: the migration ran, its figures count
+    ok_sf = bool(sf and not sf.get("skipped") and sf["migration"]["exitCode"] in (0, 3))
+    ok_nv = bool(nv and not nv.get("skipped") and nv["migration"]["exitCode"] in (0, 3))
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, value: Any, bound: str, met: bool | None, note: str = "") -> None:
+        out.append({"target": name, "value": value, "bound": bound, "met": met, "note": note})
+
+    big = result["dataset"]["rows"].get("dns_validation_results", 0) >= 900_000
+    if ok_sf:
+        st = sf["app"]["maxWriteStallSeconds"]  # type: ignore[index]
+        add("schemaflow longest write stall", st, "<= 1 s at ~1M rows", st <= 1.0 if big else None,
+            "" if big else "dataset below the 1M size: not a verdict")
+    else:
+        add("schemaflow longest write stall", None, "<= 1 s at ~1M rows", None, "schemaflow did not run")
+    if ok_sf and ok_nv:
+        st, sn = sf["app"]["maxWriteStallSeconds"], nv["app"]["maxWriteStallSeconds"]  # type: ignore[index]
+        ratio = round(sn / st, 1) if st > 0 else math.inf
+        add("stall ratio naive/schemaflow", ratio, ">= 10x", ratio >= 10)
+        tw, nw = sf["migration"]["wallSeconds"], nv["migration"]["wallSeconds"]  # type: ignore[index]
+        r2 = round(tw / nw, 2) if nw > 0 else math.inf
+        add("schemaflow time / naive time", r2, "<= 2x", r2 <= 2)
+    else:
+        add("stall ratio naive/schemaflow", None, ">= 10x", None, "a contender did not run")
+        add("schemaflow time / naive time", None, "<= 2x", None, "a contender did not run")
+    for c in result.get("contenders", []):
+        if c.get("skipped"):
+            continue
+        lost = c["writes"]["lost"]
+        add(f"{c['name']}: writes lost", lost, "0", lost == 0)
+        other = c["app"]["errors"]["other"]
+        add(f"{c['name']}: app errors other than rename-implied", other, "0", other == 0)
+    op = result.get("operator")
+    if op and not op.get("skipped"):
+        for mode, m in (op.get("modes") or {}).items():
+            if m.get("skipped"):
+                add(f"operator create->Job p99 ({mode})", None, "< 1 s", None, str(m["skipped"])[:120])
+                continue
+            p99 = m.get("createToJobP99Seconds")
+            note = (f"{m['resources']} created at once" if mode == "burst"
+                    else f"{m['resources']} created at {m['mode'].split()[-1]}")
+            if m.get("missingJobs"):
+                note += f"; {m['missingJobs']} Jobs never created"
+            add(f"operator create->Job p99 ({mode})", p99, "< 1 s",
+                None if p99 is None else p99 < 1.0 and not m.get("missingJobs"), note)
+        mem = op.get("peakRssMiB")
+        add("operator peak memory", mem, "< 150 MiB", None if mem is None else mem < 150)
+    return out
+
+
+def _f(v: Any, fmt: str = "{:.2f}") -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float) and math.isinf(v):
+        return "inf"
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return fmt.format(v)
+    return str(v)
+
+
+def table(result: dict[str, Any]) -> str:
+    """A Markdown table of the contenders (also printed to the terminal)."""
+    cs = [c for c in result.get("contenders", [])]
+    head = ["figure", *[c["name"] for c in cs]]
+    rows: list[list[str]] = []
+
+    def row(label: str, fn: Any) -> None:
+        vals = []
+        for c in cs:
+            if c.get("skipped"):
+                vals.append("skipped")
+                continue
+            try:
+                vals.append(fn(c))
+            except (KeyError, TypeError):
+                vals.append("n/a")
+        rows.append([label, *vals])
+
+    row("exit code", lambda c: str(c["migration"]["exitCode"]))
+    row("migration wall time (s)", lambda c: _f(c["migration"]["wallSeconds"]))
+    row("longest app write stall during migration (s)",
+        lambda c: _f(c["app"]["maxWriteStallSeconds"], "{:.3f}"))
+    row("p50 latency before (ms)", lambda c: _f(c["app"]["before"]["p50Ms"], "{:.1f}"))
+    row("p99 latency before (ms)", lambda c: _f(c["app"]["before"]["p99Ms"], "{:.1f}"))
+    row("p50 latency during (ms)", lambda c: _f(c["app"]["during"]["p50Ms"], "{:.1f}"))
+    row("p99 latency during (ms)", lambda c: _f(c["app"]["during"]["p99Ms"], "{:.1f}"))
+    row("p99 latency after (ms)", lambda c: _f(c["app"]["after"]["p99Ms"], "{:.1f}"))
+    row("backfill rows/s", lambda c: _f(c["migration"]["backfillRowsPerSecond"], "{:,.0f}"))
+    row("migration lock wait (s)", lambda c: _f(c["migration"]["lockWaitSeconds"], "{:.3f}")
+        + f" ({c['migration']['lockWaitSource']})")
+    row("migration lock wait, sampled (s)",
+        lambda c: _f(c["migration"]["lockWaitSampledSeconds"], "{:.2f}"))
+    row("app lock wait, sampled (session-s)", lambda c: _f(c["app"]["lockWaitSeconds"], "{:.2f}"))
+    row("app ops (during migration)",
+        lambda c: f"{c['app']['ops']} ({c['app']['during']['ops']})")
+    row("app errors: rename-implied", lambda c: str(c["app"]["errors"]["renameImplied"]))
+    row("app errors: other", lambda c: str(c["app"]["errors"]["other"])
+        + (f" {c['app']['errors']['bySqlstate']}" if c["app"]["errors"]["other"] else ""))
+    row("writes committed / lost",
+        lambda c: f"{c['writes']['committed']} / {c['writes']['lost']}")
+    row("verify after migration", lambda c: str(c.get("verify", {}).get("summary", "n/a")))
+
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+
+    def fmt(r: list[str]) -> str:
+        return "| " + " | ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) + " |"
+
+    lines = [fmt(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines += [fmt(r) for r in rows]
+    return "\n".join(lines)
+
+
+def operator_table(op: dict[str, Any] | None) -> str:
+    if not op:
+        return "operator overhead: not measured (--no-operator)"
+    if op.get("skipped"):
+        return f"operator overhead: skipped ({op['skipped']})"
+    lines = ["| operator, " f"{op['resources']} SchemaMigrations in {op['namespaces']} namespaces "
+             "| create->Job p50 (s) | p99 (s) | max (s) | all Jobs after (s) | peak RSS (MiB) "
+             "| idle RSS (MiB) | CPU (s) | API calls |", "|---|---|---|---|---|---|---|---|---|"]
+    for mode, m in (op.get("modes") or {}).items():
+        if m.get("skipped"):
+            lines.append(f"| {mode} | skipped: {str(m['skipped'])[:80]} |||||||")
+            continue
+        lines.append(f"| {m['mode']} | {_f(m.get('createToJobP50Seconds'), '{:.3f}')} "
+                     f"| {_f(m.get('createToJobP99Seconds'), '{:.3f}')} "
+                     f"| {_f(m.get('createToJobMaxSeconds'), '{:.3f}')} "
+                     f"| {_f(m.get('allJobsSeconds'), '{:.2f}')} | {_f(m.get('peakRssMiB'), '{:.1f}')} "
+                     f"| {_f(m.get('idleRssMiB'), '{:.1f}')} | {_f(m.get('cpuSecondsForAll'), '{:.2f}')} "
+                     f"| {_f(m.get('apiCalls'))} |")
+    return "\n".join(lines)
+
+
+def targets_table(tg: list[dict[str, Any]]) -> str:
+    lines = ["| target | measured | bound | met |", "|---|---|---|---|"]
+    for t in tg:
+        met = {True: "yes", False: "**no**", None: "n/a"}[t["met"]]
+        note = f" ({t['note']})" if t.get("note") else ""
+        lines.append(f"| {t['target']} | {_f(t['value'], '{:.3f}')} | {t['bound']} | {met}{note} |")
+    return "\n".join(lines)
+
+
+def markdown(result: dict[str, Any], plot_path: str) -> str:
+    """The generated part of docs/performance.md: run facts, tables, plot."""
+    ds = result.get("dataset", {})
+    rows = ds.get("rows", {})
+    p = result["params"]
+    srv = result.get("server", {})
+    lines = [
+        f"Run of {result['started']} (UTC) on {result['host']['cpus']} CPUs "
+        f"(shared with other work), PostgreSQL {srv.get('version', '?')} ({srv.get('flavour', '?')}), "
+        f"scale {ds.get('scale')}: "
+        + ", ".join(f"{k} {v:,}" for k, v in rows.items())
+        + f". Workload: {p['rate']:g} operations/s from {p['clients']} connections, "
+        f"{p['before']:g} s measured before the migration, {p['after']:g} s after it.",
+        "",
+        f"Command: `{result.get('commandLine', 'python -m bench')}`",
+        "",
+    ]
+    if result.get("contenders"):
+        lines += [table(result), ""]
+    lines += [targets_table(result.get("targets", [])), "", operator_table(result.get("operator")),
+              "", f"![latency over time]({plot_path})", ""]
+    for c in result.get("contenders", []):
+        if c.get("skipped"):
+            continue
+        fc = c.get("verify", {}).get("failedChecks") or []
+        if fc:
+            lines.append(f"- {c['name']}: verification after the run: {c['verify']['summary']} "
+                         f"(failed: {', '.join(fc)}; source: {c['verify'].get('source')}).")
+    return "\n".join(lines).rstrip() + "\n"

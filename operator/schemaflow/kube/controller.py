@@ -1,0 +1,512 @@
+"""Reconcile logic: plain async functions over a SchemaMigration's body, the Kubernetes
+client and the metrics; kopf only calls them (``handlers.py``).
+
+Level-triggered and idempotent, so a restarted operator (or a stale body) converges to the
+same end state: the status records the Job of the run in flight, Job names are
+deterministic (``objects.job_name``), and creating a Job that exists is a no-op, so one run
+never gets two Jobs. A new generation starts a run only once the previous run has ended.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from schemaflow import errors
+from schemaflow.kube import objects
+from schemaflow.kube.client import KubeClient, jobs_path, pods_path
+from schemaflow.kube.metrics import Metrics
+from schemaflow.kube.spec import MigrationSpec, SpecError, parse_spec
+from schemaflow.kube.status import (
+    Outcome,
+    Phase,
+    add_history,
+    apply_outcome,
+    merge_patch,
+    now_iso,
+    running_conditions,
+)
+
+# Container waiting reasons that never resolve by themselves: after a bound they fail the run.
+POD_PROBLEMS = frozenset({"CreateContainerConfigError", "CreateContainerError", "ImagePullBackOff",
+                          "ErrImagePull", "InvalidImageName"})
+EXIT_REASONS = {
+    errors.EXIT_OK: "Succeeded", errors.EXIT_USAGE: "UsageError",
+    errors.EXIT_APPLY_FAILED: "ApplyFailed", errors.EXIT_VERIFY_FAILED: "VerificationFailed",
+    errors.EXIT_LOCK_TIMEOUT: "LockNotAcquired", errors.EXIT_DIRTY: "DirtyDatabase",
+    errors.EXIT_UNREACHABLE: "DatabaseUnreachable",
+}
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+
+
+class EventSink(Protocol):
+    def __call__(self, warning: bool, reason: str, message: str) -> None: ...
+
+
+@dataclass
+class OperatorContext:
+    """Everything the reconcile functions need, built once by ``schemaflow operator``."""
+
+    client: KubeClient
+    metrics: Metrics
+    default_image: str
+    bundled_versions: Callable[[], Sequence[int]]
+    pod_problem_timeout: float = 300.0
+    # Transitions already announced (Event + metrics) by this process: a stale body that makes
+    # the same decision twice must not count or announce it twice.
+    announced: set[str] = field(default_factory=set)
+
+
+@dataclass
+class JobView:
+    """What the operator can see of one Job: its conditions and its pod's container state."""
+
+    finished: bool
+    job_failure: str | None = None
+    running: bool = False
+    waiting: tuple[str, str] | None = None
+    exit_code: int | None = None
+    report: Mapping[str, Any] | None = None
+
+    @property
+    def reason(self) -> str:
+        """CamelCase reason: the report's, else the exit code's, else the Job's."""
+        error = (self.report or {}).get("error") or {}
+        if isinstance(error, Mapping) and error.get("reason"):
+            return str(error["reason"])
+        if self.exit_code is not None:
+            return EXIT_REASONS.get(self.exit_code, "Failed")
+        return self.job_failure or "JobFailed"
+
+    @property
+    def succeeded(self) -> bool:
+        return self.exit_code == 0 if self.exit_code is not None else self.job_failure is None
+
+    @property
+    def verification_failed(self) -> bool:
+        return self.exit_code == errors.EXIT_VERIFY_FAILED
+
+    def error_text(self) -> str:
+        error = (self.report or {}).get("error") or {}
+        if not isinstance(error, Mapping):
+            return self.reason
+        text = str(error.get("message") or self.reason)
+        if error.get("hint"):
+            text += f" (hint: {error['hint']})"
+        return text
+
+
+def parse_report(message: str | None) -> Mapping[str, Any] | None:
+    """The Job's JSON result from its termination message; None when absent or unreadable."""
+    if not message:
+        return None
+    try:
+        report = json.loads(message)
+    except ValueError:
+        return None
+    return report if isinstance(report, Mapping) else None
+
+
+def view_job(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> JobView:
+    conditions = {c.get("type"): c for c in (job.get("status") or {}).get("conditions") or []
+                  if c.get("status") == "True"}
+    failed = conditions.get("Failed")
+    view = JobView(finished="Complete" in conditions or failed is not None,
+                   job_failure=str(failed.get("reason") or "JobFailed") if failed else None)
+    for pod in pods:
+        for container in (pod.get("status") or {}).get("containerStatuses") or []:
+            state = container.get("state") or {}
+            if "terminated" in state:
+                term = state["terminated"]
+                view.exit_code = int(term.get("exitCode", 1))
+                view.report = parse_report(term.get("message"))
+            elif "running" in state:
+                view.running = True
+            elif "waiting" in state:
+                waiting = state["waiting"]
+                view.waiting = (str(waiting.get("reason") or ""), str(waiting.get("message") or ""))
+    return view
+
+
+async def observe_job(client: KubeClient, namespace: str, name: str) -> JobView | None:
+    job = await client.get(jobs_path(namespace, name))
+    if job is None:
+        return None
+    pods = await client.list(pods_path(namespace), f"{JOB_NAME_LABEL}={name}")
+    return view_job(job, pods)
+
+
+@dataclass
+class Decision:
+    """An outcome, the generation it describes, and what announcing it records (once)."""
+
+    outcome: Outcome
+    generation: int
+    key: str
+    record: Callable[[], None] = lambda: None
+    history: Mapping[str, Any] | None = None
+
+
+def _run_fields(view: JobView, last: Mapping[str, Any]) -> dict[str, Any]:
+    report = view.report or {}
+    run = dict(last)
+    run.update({"finished": now_iso(), "result": str(report.get("result") or view.reason)})
+    if view.exit_code is not None:
+        run["exitCode"] = view.exit_code
+    for src, dst in (("durationSeconds", "durationSeconds"), ("lockWaitSeconds", "lockWaitSeconds")):
+        if isinstance(report.get(src), int | float):
+            run[dst] = float(report[src])
+    fields: dict[str, Any] = {"lastRun": run}
+    for src, dst in (("toVersion", "currentVersion"), ("dirty", "dirty")):
+        if src in report and report[src] is not None:
+            fields[dst] = report[src]
+    if report.get("fromVersion") is not None and last.get("direction") == "up":
+        fields["fromVersion"] = report["fromVersion"]
+    verification = report.get("verification")
+    if isinstance(verification, Mapping) and last.get("direction") == "up":
+        fields["verification"] = {
+            "passed": int(verification.get("passed") or 0),
+            "failed": int(verification.get("failed") or 0),
+            "failures": [{"check": str(f.get("check")),
+                          "problems": [str(p)[:256] for p in (f.get("problems") or [])[:3]]}
+                         for f in (verification.get("failures") or [])[:10]],
+        }
+    return fields
+
+
+def _failure_names(view: JobView) -> str:
+    failures = ((view.report or {}).get("verification") or {}).get("failures") or []
+    return ", ".join(str(f.get("check")) for f in failures[:5]) or "see status.verification"
+
+
+class Reconciler:
+    """Decides and applies one step for one SchemaMigration."""
+
+    def __init__(self, ctx: OperatorContext, body: Mapping[str, Any], emit: EventSink) -> None:
+        self.ctx = ctx
+        self.body = body
+        self.emit = emit
+        meta = body["metadata"]
+        self.namespace: str = meta["namespace"]
+        self.name: str = meta["name"]
+        self.uid: str = meta.get("uid", "")
+        self.generation = int(meta.get("generation") or 1)
+        self.status: dict[str, Any] = dict(body.get("status") or {})
+
+    async def step(self) -> dict[str, Any]:
+        """Advance by one decision; returns the merge patch for ``status`` (maybe empty)."""
+        last = self.status.get("lastRun") or {}
+        if last.get("job") and not last.get("finished"):
+            decision = await self._follow(last)
+        else:
+            decision = await self._maybe_start()
+        if decision is None:
+            self._export_gauges(self.status)
+            return {}
+        new = apply_outcome(self.status, decision.outcome, decision.generation)
+        if decision.history is not None:
+            add_history(new, decision.history)
+        key = f"{self.uid}/{decision.key}"
+        if key not in self.ctx.announced:
+            self.ctx.announced.add(key)
+            decision.record()
+            self.emit(decision.outcome.warning, decision.outcome.reason, decision.outcome.message)
+        self._export_gauges(new)
+        return merge_patch(self.status, new)
+
+    def _export_gauges(self, status: Mapping[str, Any]) -> None:
+        if status.get("phase"):
+            self.ctx.metrics.set_phase(self.namespace, self.name, Phase(status["phase"]))
+        if isinstance(status.get("currentVersion"), int):
+            self.ctx.metrics.set_version(self.namespace, self.name, status["currentVersion"])
+
+    # -- starting a run ----------------------------------------------------------------
+    async def _maybe_start(self) -> Decision | None:
+        gen = self.generation
+        if self.status.get("runGeneration") == gen:
+            return None  # this generation's run has ended; nothing until the spec changes
+        try:
+            spec = parse_spec(self.body.get("spec"), self.ctx.bundled_versions())
+        except SpecError as exc:
+            return self._invalid(str(exc))
+        if spec.suspend:
+            return self._suspended()
+        return await self._start(spec, "up", spec.target_version, gen)
+
+    def _invalid(self, message: str) -> Decision | None:
+        ready: Mapping[str, Any] = next(
+            (c for c in self.status.get("conditions") or [] if c.get("type") == "Ready"), {})
+        if (self.status.get("observedGeneration") == self.generation
+                and ready.get("reason") == "InvalidSpec" and ready.get("message") == message):
+            return None
+        outcome = Outcome(Phase.FAILED, "InvalidSpec", f"invalid spec: {message}", warning=True,
+                          conditions={"Ready": ("False", "InvalidSpec", message),
+                                      "Progressing": ("False", "InvalidSpec", message)})
+        return Decision(outcome, self.generation, f"gen{self.generation}/InvalidSpec/{message}",
+                        record=lambda: self.ctx.metrics.failed(self.namespace, self.name,
+                                                               Phase.PENDING, "InvalidSpec"))
+
+    def _suspended(self) -> Decision | None:
+        progressing: Mapping[str, Any] = next(
+            (c for c in self.status.get("conditions") or [] if c.get("type") == "Progressing"), {})
+        if progressing.get("reason") == "Suspended" and \
+                self.status.get("observedGeneration") == self.generation:
+            return None
+        phase = Phase(self.status.get("phase") or Phase.PENDING)
+        message = "spec.suspend is true: no run starts until it is false"
+        outcome = Outcome(phase, "Suspended", message,
+                          conditions={"Progressing": ("False", "Suspended", message)})
+        return Decision(outcome, self.generation, f"gen{self.generation}/Suspended")
+
+    async def _start(self, spec: MigrationSpec, direction: str, target: int,
+                     run_generation: int) -> Decision:
+        manifest = objects.job_manifest(owner=self.body, generation=run_generation,
+                                        direction=direction, target=target, spec=spec,
+                                        default_image=self.ctx.default_image)
+        job = manifest["metadata"]["name"]
+        await self.ctx.client.create(jobs_path(self.namespace), manifest)  # exists: same run
+        last_run = {"job": job, "direction": direction, "started": now_iso()}
+        if direction == "up":
+            message = f"Job {job} created to migrate to version {target}"
+            outcome = Outcome(Phase.PENDING, "MigrationStarted", message,
+                              conditions=running_conditions(Phase.PENDING, message),
+                              fields={"runGeneration": run_generation, "targetVersion": target,
+                                      "lastRun": last_run, "podProblemSince": None,
+                                      "verification": None})
+        else:
+            message = (f"verification failed; Job {job} created to roll back to version {target}")
+            outcome = Outcome(Phase.ROLLING_BACK, "RollingBack", message, warning=True,
+                              conditions=running_conditions(Phase.ROLLING_BACK, message)
+                              | {"RolledBack": ("False", "RollingBack", message)},
+                              fields={"lastRun": last_run, "podProblemSince": None})
+        return Decision(outcome, run_generation, f"{job}/started")
+
+    # -- following the Job in flight -----------------------------------------------------
+    async def _follow(self, last: Mapping[str, Any]) -> Decision | None:
+        job = str(last["job"])
+        direction = str(last.get("direction") or "up")
+        run_gen = int(self.status.get("runGeneration") or self.generation)
+        view = await observe_job(self.ctx.client, self.namespace, job)
+        if view is None:
+            return self._failed(job, run_gen, "JobLost", Phase.MIGRATING if direction == "up"
+                                else Phase.ROLLING_BACK,
+                                f"Job {job} disappeared before its result was read; "
+                                "the database may be at any version: check with "
+                                "`schemaflow migrate status`, then change the spec to retry")
+        if not view.finished:
+            return await self._in_flight(job, direction, run_gen, view)
+        if direction == "down":
+            return self._down_finished(job, run_gen, view, last)
+        return await self._up_finished(job, run_gen, view, last)
+
+    async def _in_flight(self, job: str, direction: str, run_gen: int,
+                         view: JobView) -> Decision | None:
+        if view.waiting and view.waiting[0] in POD_PROBLEMS:
+            reason, detail = view.waiting
+            since = self.status.get("podProblemSince") or now_iso()
+            elapsed = time.time() - _epoch(since)
+            problem = f"the pod of Job {job} cannot start: {reason}: {detail}"
+            if elapsed >= self.ctx.pod_problem_timeout:
+                await self.ctx.client.delete(jobs_path(self.namespace, job))
+                phase = Phase.PENDING if direction == "up" else Phase.ROLLING_BACK
+                return self._failed(job, run_gen, reason, phase,
+                                    f"{problem} (gave up after {int(elapsed)}s; Job deleted). "
+                                    "Fix the cause, then change the spec to retry")
+            if self.status.get("podProblemSince"):
+                return None
+            phase = Phase.PENDING if direction == "up" else Phase.ROLLING_BACK
+            outcome = Outcome(phase, reason, problem, warning=True,
+                              conditions=running_conditions(phase, problem),
+                              fields={"podProblemSince": since})
+            return Decision(outcome, run_gen, f"{job}/{reason}")
+        if direction == "down":
+            return None  # RollingBack until it ends
+        phase = Phase.MIGRATING if view.running else Phase.PENDING
+        if self.status.get("phase") == phase.value and not self.status.get("podProblemSince"):
+            return None
+        message = (f"Job {job} is running the up migration"
+                   if view.running else f"Job {job} is waiting for its pod")
+        outcome = Outcome(phase, "MigrationRunning" if view.running else "MigrationStarted",
+                          message, conditions=running_conditions(phase, message),
+                          fields={"podProblemSince": None})
+        return Decision(outcome, run_gen, f"{job}/{phase.value}")
+
+    def _failed(self, job: str, run_gen: int, reason: str, phase: Phase, message: str,
+                fields: Mapping[str, Any] | None = None,
+                view: JobView | None = None) -> Decision:
+        direction = (self.status.get("lastRun") or {}).get("direction", "up")
+        conditions = {"Ready": ("False", reason, message), "Progressing": ("False", reason, message)}
+        if direction == "up" and phase is not Phase.VERIFYING:
+            conditions["Applied"] = ("False", reason, message)
+        else:
+            conditions["RolledBack"] = ("False", reason, message)
+        all_fields = {"podProblemSince": None, **(fields or {})}
+        last = dict(all_fields.get("lastRun") or self.status.get("lastRun") or {})
+        last.setdefault("finished", now_iso())
+        last.setdefault("result", reason)
+        all_fields["lastRun"] = last
+        outcome = Outcome(Phase.FAILED, reason, message, warning=True, conditions=conditions,
+                          fields=all_fields)
+
+        def record() -> None:
+            self.ctx.metrics.failed(self.namespace, self.name, phase, reason)
+            if view is not None:
+                self.ctx.metrics.run_finished(self.namespace, self.name, str(direction),
+                                              str(last.get("result")),
+                                              float(last.get("durationSeconds") or 0.0))
+
+        return Decision(outcome, run_gen, f"{job}/Failed", record=record,
+                        history=self._history(run_gen, last, all_fields))
+
+    def _history(self, run_gen: int, last: Mapping[str, Any],
+                 fields: Mapping[str, Any]) -> dict[str, Any]:
+        entry: dict[str, Any] = {"generation": run_gen, "job": last.get("job"),
+                                 "direction": last.get("direction"), "result": last.get("result"),
+                                 "finished": last.get("finished")}
+        before = (fields.get("fromVersion", self.status.get("fromVersion"))
+                  if last.get("direction") == "up" else self.status.get("currentVersion"))
+        if isinstance(before, int):
+            entry["fromVersion"] = before
+        if isinstance(fields.get("currentVersion"), int):
+            entry["toVersion"] = fields["currentVersion"]
+        return entry
+
+    async def _up_finished(self, job: str, run_gen: int, view: JobView,
+                           last: Mapping[str, Any]) -> Decision:
+        fields = _run_fields(view, last)
+        if view.succeeded:
+            return self._succeeded(job, run_gen, view, fields)
+        if not view.verification_failed:
+            if view.report is None:
+                message = (f"Job {job} ended without a result ({view.reason}); the database "
+                           "may be at either version: check `schemaflow migrate status`, then "
+                           "change the spec to retry")
+            else:
+                message = (f"the up migration failed ({view.reason}): {view.error_text()}; "
+                           "the database was left as reported in status.currentVersion and "
+                           "status.dirty")
+            return self._failed(job, run_gen, view.reason, Phase.MIGRATING, message, fields, view)
+        checks = _failure_names(view)
+        spec = self._spec_for_run()
+        from_version = fields.get("fromVersion", self.status.get("fromVersion"))
+        if spec is not None and spec.rollback_on_verification_failure:
+            # No version before the run (an empty database): down to 0 = before the first.
+            from_version = from_version if isinstance(from_version, int) else 0
+            decision = await self._start(spec, "down", from_version, run_gen)
+            decision.outcome.fields = {**fields, **decision.outcome.fields,
+                                       "fromVersion": from_version}
+            decision.outcome.message = f"verification failed ({checks}); {decision.outcome.message}"
+            decision.outcome.conditions |= {
+                "Applied": ("True", "Applied", f"Job {job} applied version {fields.get('currentVersion')}"),
+                "Verified": ("False", "VerificationFailed", f"failed checks: {checks}"),
+            }
+            up_run = dict(fields["lastRun"])
+            duration = float(up_run.get("durationSeconds") or 0.0)
+
+            def record() -> None:
+                self.ctx.metrics.verification_failed(self.namespace, self.name)
+                self.ctx.metrics.run_finished(self.namespace, self.name, "up",
+                                              "VerificationFailed", duration)
+
+            decision.record = record
+            decision.history = self._history(run_gen, up_run, fields)
+            return decision
+        failed = self._failed(job, run_gen, "VerificationFailed", Phase.VERIFYING,
+                              f"verification failed ({checks}) and rollback is disabled; the "
+                              "database stays at the applied version", fields, view)
+        failed.outcome.conditions |= {
+            "Applied": ("True", "Applied", f"Job {job} applied the migration"),
+            "Verified": ("False", "VerificationFailed", f"failed checks: {checks}"),
+            "RolledBack": ("False", "RollbackDisabled", "spec.rollback.onVerificationFailure is false"),
+        }
+        inner = failed.record
+
+        def record_verification() -> None:
+            self.ctx.metrics.verification_failed(self.namespace, self.name)
+            inner()
+
+        failed.record = record_verification
+        return failed
+
+    def _spec_for_run(self) -> MigrationSpec | None:
+        """The spec to roll back with: the current one (a spec change waits for this run)."""
+        try:
+            return parse_spec(self.body.get("spec"), self.ctx.bundled_versions())
+        except SpecError:
+            return None
+
+    def _succeeded(self, job: str, run_gen: int, view: JobView,
+                   fields: dict[str, Any]) -> Decision:
+        version = fields.get("currentVersion")
+        verification = fields.get("verification")
+        message = f"version {version} applied by Job {job}"
+        verified = ("Unknown", "VerificationDisabled", "spec.verify.enabled is false")
+        if verification is not None:
+            verified = ("True", "VerificationPassed",
+                        f"{verification['passed']} checks passed")
+            message += f" and verified ({verification['passed']} checks)"
+        outcome = Outcome(Phase.SUCCEEDED, "Succeeded", message, fields={**fields,
+                                                                         "podProblemSince": None},
+                          conditions={"Ready": ("True", "Succeeded", message),
+                                      "Applied": ("True", "Applied", message),
+                                      "Verified": verified,
+                                      "RolledBack": ("False", "NotRolledBack", "no rollback needed"),
+                                      "Progressing": ("False", "RunFinished", message)})
+        duration = float(fields["lastRun"].get("durationSeconds") or 0.0)
+        result = str(fields["lastRun"].get("result") or "Succeeded")
+
+        def record() -> None:
+            self.ctx.metrics.run_finished(self.namespace, self.name, "up", result, duration)
+            self.ctx.metrics.succeeded(self.namespace, self.name, time.time())
+
+        return Decision(outcome, run_gen, f"{job}/Succeeded", record=record,
+                        history=self._history(run_gen, fields["lastRun"], fields))
+
+    def _down_finished(self, job: str, run_gen: int, view: JobView,
+                       last: Mapping[str, Any]) -> Decision:
+        fields = _run_fields(view, last)
+        if not view.succeeded:
+            version = fields.get("currentVersion", "unknown")
+            dirty = fields.get("dirty", "unknown")
+            return self._failed(
+                job, run_gen, "RollbackFailed", Phase.ROLLING_BACK,
+                f"verification failed and the down migration failed too ({view.reason}): "
+                f"{view.error_text()}; database at version {version}, dirty={dirty}. Recover: "
+                "inspect with `schemaflow migrate status`, fix, then `schemaflow migrate force "
+                "VERSION` and re-run", fields, view)
+        version = fields.get("currentVersion")
+        message = f"verification failed; Job {job} rolled the database back to version {version}"
+        outcome = Outcome(Phase.ROLLED_BACK, "RolledBack", message, warning=True,
+                          fields={**fields, "podProblemSince": None},
+                          conditions={"Ready": ("False", "RolledBack", message),
+                                      "Applied": ("False", "RolledBack", message),
+                                      "RolledBack": ("True", "RolledBack", message),
+                                      "Progressing": ("False", "RunFinished", message)})
+        duration = float(fields["lastRun"].get("durationSeconds") or 0.0)
+
+        def record() -> None:
+            self.ctx.metrics.run_finished(self.namespace, self.name, "down", "Succeeded", duration)
+            self.ctx.metrics.rolled_back(self.namespace, self.name)
+
+        return Decision(outcome, run_gen, f"{job}/RolledBack", record=record,
+                        history=self._history(run_gen, fields["lastRun"], fields))
+
+
+def _epoch(iso: str) -> float:
+    return datetime.datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(
+        tzinfo=datetime.UTC).timestamp()
+
+
+async def cleanup(ctx: OperatorContext, body: Mapping[str, Any]) -> int:
+    """Delete every Job of a SchemaMigration being deleted (a cluster's garbage collector would
+    too, eventually; doing it here means no Job keeps migrating for a resource that is gone)."""
+    meta = body["metadata"]
+    jobs = await ctx.client.list(jobs_path(meta["namespace"]), objects.selector(meta["name"]))
+    for job in jobs:
+        await ctx.client.delete(jobs_path(meta["namespace"], job["metadata"]["name"]))
+    ctx.metrics.forget(meta["namespace"], meta["name"])
+    return len(jobs)

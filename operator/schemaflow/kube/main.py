@@ -1,0 +1,159 @@
+"""``schemaflow operator``: configures kopf and runs it with schemaflow's handlers.
+
+kopf, kubernetes and aiohttp are imported inside ``run``/``serve`` so that building the CLI
+parser stays cheap and side-effect free.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from schemaflow.kube.objects import GROUP
+
+if TYPE_CHECKING:
+    import kopf
+
+    from schemaflow.kube.client import Connection
+
+DEFAULT_IMAGE = "ghcr.io/domainflow/schemaflow:0.1.0"
+
+
+@dataclass
+class OperatorOptions:
+    """The operator's configuration, from the command line (or a test)."""
+
+    namespaces: Sequence[str] = ()
+    peering: str | None = None
+    liveness: str | None = None
+    metrics_host: str = "0.0.0.0"  # scraped by Prometheus from other pods
+    metrics_port: int = 9090
+    job_image: str = DEFAULT_IMAGE
+    interval: float = 5.0
+    pod_problem_timeout: float = 300.0
+    watch_timeout: float = 300.0
+    bundled_versions: Callable[[], Sequence[int]] | None = None
+    extra_settings: dict[str, Any] = field(default_factory=dict)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--namespace", action="append", default=[], dest="namespaces",
+                        metavar="NS", help="serve only this namespace (repeatable); "
+                        "default: all namespaces")
+    parser.add_argument("--peering", metavar="NAME",
+                        help="run highly available with kopf peering NAME (default standalone)")
+    parser.add_argument("--liveness", metavar="URL",
+                        help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
+    parser.add_argument("--metrics-port", type=int, default=9090,
+                        help="port of the Prometheus /metrics endpoint (0 disables it)")
+    parser.add_argument("--job-image", default=os.environ.get("SCHEMAFLOW_IMAGE", DEFAULT_IMAGE),
+                        help="image of the migration Jobs (default $SCHEMAFLOW_IMAGE)")
+    parser.add_argument("--interval", type=float, default=5.0,
+                        help="seconds between reconciliations of each SchemaMigration")
+    parser.add_argument("--pod-problem-timeout", type=float, default=300.0,
+                        help="seconds a Job's pod may stay unable to start before the run fails")
+    parser.add_argument("--verbose", action="store_true", help="debug logging")
+
+
+def bundled_versions() -> list[int]:
+    """Versions of the migrations shipped in this image (``$SCHEMAFLOW_SQL_DIR/migrations``)."""
+    from schemaflow.engine.sources import default_sql_dir, load_source
+
+    return load_source(default_sql_dir() / "migrations").versions
+
+
+def build_settings(options: OperatorOptions) -> kopf.OperatorSettings:
+    """kopf's storage, finalizer and peering under schemaflow's own domain from day one."""
+    import kopf
+
+    settings = kopf.OperatorSettings()
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration")
+    settings.peering.standalone = options.peering is None
+    settings.peering.mandatory = options.peering is not None
+    if options.peering:
+        settings.peering.name = options.peering
+    settings.peering.clusterwide = not options.namespaces
+    # No namespace/CRD scanning: the namespaces are given and the CRD is installed by the chart
+    # (fewer RBAC rights: no cluster-wide list/watch of namespaces or CRDs).
+    settings.scanning.disabled = True
+    # Events are posted explicitly at transitions; kopf's own log lines stay logs.
+    settings.posting.loggers = False
+    settings.watching.server_timeout = options.watch_timeout
+    settings.watching.client_timeout = options.watch_timeout + 10
+    for dotted, value in options.extra_settings.items():
+        section, name = dotted.split(".")
+        setattr(getattr(settings, section), name, value)
+    return settings
+
+
+async def _metrics_server(registry: Any, host: str, port: int) -> Any:
+    from aiohttp import web
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(registry),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
+
+
+async def serve(options: OperatorOptions, connection: Connection, login: Callable[..., Any], *,
+                stop_flag: Any = None, ready_flag: Any = None) -> None:
+    """Run the operator until ``stop_flag`` is set (or forever)."""
+    import kopf
+    from prometheus_client import CollectorRegistry
+
+    from schemaflow.kube import handlers
+    from schemaflow.kube.client import KubeClient
+    from schemaflow.kube.controller import OperatorContext
+    from schemaflow.kube.metrics import Metrics
+
+    registry = CollectorRegistry()
+    client = KubeClient(connection)
+    ctx = OperatorContext(client=client, metrics=Metrics(registry),
+                          default_image=options.job_image,
+                          bundled_versions=options.bundled_versions or bundled_versions,
+                          pod_problem_timeout=options.pod_problem_timeout)
+    kopf_registry = kopf.OperatorRegistry()
+    handlers.register(kopf_registry, ctx, interval=options.interval, login=login)
+    runner = None
+    if options.metrics_port:
+        runner = await _metrics_server(registry, options.metrics_host, options.metrics_port)
+    try:
+        await kopf.operator(
+            registry=kopf_registry, settings=build_settings(options),
+            standalone=options.peering is None, peering_name=options.peering,
+            liveness_endpoint=options.liveness, clusterwide=not options.namespaces,
+            namespaces=list(options.namespaces), stop_flag=stop_flag, ready_flag=ready_flag)
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        await client.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    import kopf
+
+    from schemaflow.kube.client import connection_from_environment
+
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    options = OperatorOptions(
+        namespaces=tuple(args.namespaces), peering=args.peering, liveness=args.liveness,
+        metrics_port=args.metrics_port, job_image=args.job_image, interval=args.interval,
+        pod_problem_timeout=args.pod_problem_timeout)
+    asyncio.run(serve(options, connection_from_environment(), kopf.login_via_client))
+    return 0

@@ -1,0 +1,152 @@
+"""Pure builders of the manifests the operator sends: no I/O, so they are unit-tested and
+validated against the real Kubernetes schemas without a cluster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from schemaflow.kube.spec import MigrationSpec, render_checks
+
+GROUP = "schemaflow.domainflow.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "SchemaMigration"
+PLURAL = "schemamigrations"
+MANAGED_BY = "app.kubernetes.io/managed-by"
+MIGRATION_LABEL = f"{GROUP}/migration"
+DIRECTION_LABEL = f"{GROUP}/direction"
+GENERATION_LABEL = f"{GROUP}/generation"
+TERMINATION_LOG = "/dev/termination-log"
+CONTAINER = "migrate"
+SQL_MOUNT = "/var/run/schemaflow/sql"
+MAX_NAME = 63
+
+
+def job_name(name: str, generation: int, direction: str) -> str:
+    """``<name>-<generation>-<direction>``; over 63 characters the name part is cut and a
+    hash of the full name keeps it unique (Job names end up in pod labels, limited to 63)."""
+    suffix = f"-{generation}-{direction}"
+    full = f"{name}{suffix}"
+    if len(full) <= MAX_NAME:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:8]
+    keep = MAX_NAME - len(suffix) - len(digest) - 1
+    return f"{name[:keep].rstrip('-.')}-{digest}{suffix}"
+
+
+def label_value(name: str) -> str:
+    """``name`` as a label value (at most 63 characters, object names may have 253)."""
+    if len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[:MAX_NAME - 9].rstrip('-.')}-{digest}"
+
+
+def selector(name: str) -> str:
+    """Label selector of every Job made for the SchemaMigration ``name``."""
+    return f"{MANAGED_BY}=schemaflow,{MIGRATION_LABEL}={label_value(name)}"
+
+
+def _command(direction: str, target: int, spec: MigrationSpec) -> list[str]:
+    command = ["schemaflow", "migrate", direction, "--target", str(target)]
+    if direction == "up" and spec.verify_enabled:
+        command.append("--verify")
+    command += [
+        "--report", TERMINATION_LOG, "--output", "json",
+        "--lock-timeout", spec.safety.lock_timeout,
+        "--lock-retries", str(spec.safety.lock_retries),
+        "--statement-timeout", spec.safety.statement_timeout,
+    ]
+    if direction == "up":
+        command += ["--preflight", spec.safety.preflight]
+    return command
+
+
+def _env(direction: str, spec: MigrationSpec) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [
+        {"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {
+            "name": spec.secret_ref.name, "key": spec.secret_ref.key}}},
+        {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
+    ]
+    if spec.source_type == "configMap":
+        env.append({"name": "SCHEMAFLOW_SQL_DIR", "value": SQL_MOUNT})
+    if direction == "up" and spec.verify_enabled and spec.extra_checks:
+        env.append({"name": "SCHEMAFLOW_EXTRA_CHECKS", "value": render_checks(spec.extra_checks)})
+    return env
+
+
+def job_manifest(*, owner: Mapping[str, Any], generation: int, direction: str, target: int,
+                 spec: MigrationSpec, default_image: str) -> dict[str, Any]:
+    """The migration Job of one run of the SchemaMigration ``owner`` (its metadata needs a uid).
+
+    backoffLimit 0: a failed migration must be looked at, not retried blindly; the database
+    URL reaches the container only from the Secret, so the operator never reads it.
+    """
+    meta = owner["metadata"]
+    labels = {
+        MANAGED_BY: "schemaflow",
+        MIGRATION_LABEL: label_value(meta["name"]),
+        DIRECTION_LABEL: direction,
+        GENERATION_LABEL: str(generation),
+    }
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
+    if spec.source_type == "configMap":
+        volumes.append({"name": "migrations", "configMap": {"name": spec.config_map_name}})
+        mounts.append({"name": "migrations", "mountPath": f"{SQL_MOUNT}/migrations",
+                       "readOnly": True})
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": spec.job.image or default_image,
+        "command": _command(direction, target, spec),
+        "env": _env(direction, spec),
+        "volumeMounts": mounts,
+        "terminationMessagePath": TERMINATION_LOG,
+        "terminationMessagePolicy": "File",
+        "securityContext": {
+            "runAsNonRoot": True,
+            "readOnlyRootFilesystem": True,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+    if spec.job.image_pull_policy:
+        container["imagePullPolicy"] = spec.job.image_pull_policy
+    if spec.job.resources:
+        container["resources"] = {k: dict(v) for k, v in spec.job.resources.items()}
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if spec.job.service_account_name:
+        pod_spec["serviceAccountName"] = spec.job.service_account_name
+    if spec.job.node_selector:
+        pod_spec["nodeSelector"] = dict(spec.job.node_selector)
+    if spec.job.tolerations:
+        pod_spec["tolerations"] = [dict(t) for t in spec.job.tolerations]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name(meta["name"], generation, direction),
+            "namespace": meta["namespace"],
+            "labels": labels,
+            "ownerReferences": [{
+                "apiVersion": API_VERSION, "kind": KIND, "name": meta["name"],
+                "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True,
+            }],
+        },
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": spec.job.active_deadline_seconds,
+            "ttlSecondsAfterFinished": spec.job.ttl_seconds_after_finished,
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }

@@ -1,0 +1,407 @@
+"""``schemaflow migrate up|down|status|verify|plan|force``: the migration Job's entrypoint.
+
+The database URL comes from ``DATABASE_URL`` or ``--database-url-file``, never from a flag
+value (flags show in ``ps`` and in Pod specs). Every command produces the JSON result of
+docs/architecture.md: on stdout with ``--output json``, in ``--report PATH`` (under 4 KiB,
+for ``/dev/termination-log``), as readable text otherwise. Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from schemaflow.engine import db
+from schemaflow.engine.advisory import acquire, migration_lock_keys, release
+from schemaflow.engine.plan import dry_run
+from schemaflow.engine.preflight import MODES, PreflightOptions, enforce, run_preflight
+from schemaflow.engine.report import Report, render_text, write_report
+from schemaflow.engine.runner import Runner, show
+from schemaflow.engine.sources import MigrationFile, Source, default_sql_dir, load_source
+from schemaflow.engine.verify import (
+    Check,
+    checks_for_version,
+    load_checks,
+    parse_checks,
+    run_checks,
+    summarize,
+)
+from schemaflow.engine.versions import (
+    HISTORY_TABLE,
+    State,
+    VersionTable,
+    ensure_tables,
+    read_state,
+    resolve_schema,
+    start_history,
+    write_state,
+)
+from schemaflow.errors import (
+    ApplyFailed,
+    LockNotAcquired,
+    SchemaflowError,
+    UsageError,
+    VerificationFailed,
+)
+
+_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h)?\s*$")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def duration(text: str) -> float:
+    """Seconds from ``5``, ``5s``, ``500ms``, ``2m`` (the CRD's safety fields use units)."""
+    m = _DURATION.match(text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 5s, 500ms or 2m")
+    return float(m.group(1)) * _UNIT[m.group(2)]
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--dir", type=Path, help="migration directory (default: the bundled "
+                        "sql/migrations, or $SCHEMAFLOW_SQL_DIR/migrations)")
+    common.add_argument("--verify-dir", type=Path,
+                        help="verify checks directory (default: <dir>/../verify)")
+    common.add_argument("--database-url-file", type=Path,
+                        help="read the database URL from this file instead of $DATABASE_URL")
+    common.add_argument("--schema", help="schema of the version table (default: current_schema())")
+    common.add_argument("--table", default="schema_migrations", help="version table name")
+    common.add_argument("--output", choices=["text", "json"], default="text")
+    common.add_argument("--report", type=Path, help="also write the JSON result here "
+                        "(under 4 KiB, e.g. /dev/termination-log)")
+    common.add_argument("--lock-timeout", type=duration, default=5.0,
+                        help="lock_timeout for every statement (default 5s)")
+    common.add_argument("--lock-retries", type=int, default=10,
+                        help="retries of a step that hit lock_timeout (default 10)")
+    common.add_argument("--statement-timeout", type=duration, default=0.0,
+                        help="statement_timeout (default 0 = none; checks default to 60s)")
+    common.add_argument("--lock-wait", type=duration, default=30.0,
+                        help="how long to wait for the migration advisory lock (default 30s)")
+
+    def applying(p: argparse.ArgumentParser, preflight_default: str) -> None:
+        p.add_argument("--batch-size", type=int, default=5000,
+                       help="rows per batch for batch steps (default 5000)")
+        p.add_argument("--preflight", choices=MODES, default=preflight_default,
+                       help=f"preflight mode (default {preflight_default})")
+        p.add_argument("--app-pattern", action="append", dest="app_patterns",
+                       help="LIKE pattern of application_name counted as the application "
+                       "(repeatable; default %%: any session but schemaflow's)")
+        p.add_argument("--max-xact-age", type=duration, default=60.0,
+                       help="fail preflight on transactions open longer than this (default 60s)")
+
+    sub = parser.add_subparsers(dest="action", metavar="ACTION")
+    sub.required = True
+    up = sub.add_parser("up", parents=[common], help="apply pending migrations")
+    up.add_argument("--target", type=int, help="version to migrate to (default: latest)")
+    up.add_argument("--verify", action="store_true", help="run the version's checks after "
+                    "applying (exit 3 if one fails; the database stays migrated)")
+    up.add_argument("--extra-checks", type=Path, action="append", default=[],
+                    help="a verify file with more checks (repeatable)")
+    up.add_argument("--allow-checksum-drift", action="store_true",
+                    help="apply even though an applied migration file was edited")
+    applying(up, "strict")
+    down = sub.add_parser("down", parents=[common], help="roll back migrations (one by default)")
+    group = down.add_mutually_exclusive_group()
+    group.add_argument("--target", type=int, help="version to roll back to (0: before the first)")
+    group.add_argument("--steps", type=int, help="number of migrations to roll back")
+    applying(down, "warn")
+    sub.add_parser("status", parents=[common], help="version, dirty flag, pending, drift")
+    ver = sub.add_parser("verify", parents=[common], help="run the current version's checks")
+    ver.add_argument("--extra-checks", type=Path, action="append", default=[])
+    plan = sub.add_parser("plan", parents=[common], help="dry run in a rolled-back transaction")
+    plan.add_argument("--target", type=int, help="version to plan to (default: latest)")
+    applying(plan, "warn")
+    force = sub.add_parser("force", parents=[common],
+                           help="set the version without running anything (clears dirty)")
+    force.add_argument("version", type=int, help="version to record (-1: no version)")
+
+
+def run(args: argparse.Namespace) -> int:
+    report = Report(command=args.action)
+    try:
+        ACTIONS[args.action](args, report)
+    except SchemaflowError as exc:
+        _finish(args, report.as_dict(exc), exc)
+        raise
+    except db.Error as exc:  # connection lost mid-run and the like
+        err = ApplyFailed(f"database error: {db.redact(str(exc).strip(), _url_or_none(args))}",
+                          hint="the connection failed mid-run; check `schemaflow migrate status`")
+        _finish(args, report.as_dict(err), err)
+        raise err from None
+    _finish(args, report.as_dict(), None)
+    return 0
+
+
+def _finish(args: argparse.Namespace, doc: dict[str, Any], exc: SchemaflowError | None) -> None:
+    if args.report:
+        try:
+            write_report(args.report, doc)
+        except OSError as err:  # the result still reaches stdout and the exit code
+            print(f"schemaflow: cannot write --report {args.report}: {err.strerror}",
+                  file=sys.stderr)
+    if exc is not None:
+        exc.report = doc  # cli.main prints it (json) or the message (text)
+        return
+    if args.output == "json":
+        print(json.dumps(doc, default=str))
+    else:
+        print(render_text(doc))
+        for line in _text_details(doc):
+            print(line)
+
+
+def _text_details(doc: dict[str, Any]) -> list[str]:
+    lines = []
+    if "pending" in doc:
+        lines.append(f"  pending: {', '.join(map(str, doc['pending'])) or 'none'}")
+    for d in doc.get("drift") or []:
+        lines.append(f"  DRIFT {d['file']}: applied {d['appliedChecksum']}, "
+                     f"file now {d['fileChecksum']}")
+    plan = doc.get("plan")
+    if plan:
+        for c in plan["changes"]:
+            lines.append(f"  {c['change']:8} {c['kind']:10} {c['name']}  {c['definition']}")
+        if not plan["changes"]:
+            lines.append("  no schema objects would change")
+        lines.extend(f"  note: {n}" for n in plan["notes"])
+    return lines
+
+
+# -- plumbing ----------------------------------------------------------------------------
+def database_url(args: argparse.Namespace) -> str:
+    if args.database_url_file:
+        try:
+            url = args.database_url_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise UsageError(f"cannot read --database-url-file {args.database_url_file}: "
+                             f"{exc.strerror}") from None
+        if url:
+            return url
+        raise UsageError(f"--database-url-file {args.database_url_file} is empty")
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if not url:
+        raise UsageError("no database URL: set DATABASE_URL or pass --database-url-file PATH",
+                         hint="e.g. export DATABASE_URL=postgresql://user:password@host:5432/db "
+                         "(in Kubernetes, from a Secret via env valueFrom.secretKeyRef)")
+    return url
+
+
+def _url_or_none(args: argparse.Namespace) -> str | None:
+    try:
+        return database_url(args)
+    except UsageError:
+        return None
+
+
+def _sql_dirs(args: argparse.Namespace) -> tuple[Path, Path]:
+    migrations = args.dir or default_sql_dir() / "migrations"
+    verify = args.verify_dir or migrations.parent / "verify"
+    return migrations, verify
+
+
+def _source(args: argparse.Namespace) -> Source:
+    source = load_source(_sql_dirs(args)[0])
+    target = getattr(args, "target", None)
+    # a nonexistent target is a usage error, found before connecting
+    if target is not None and args.action == "down":
+        source.check_down_target(target)
+    elif target is not None:
+        source.get(target)
+    return source
+
+
+@contextmanager
+def _connected(args: argparse.Namespace, report: Report, *,
+               lock: bool) -> Iterator[tuple[db.Session, VersionTable]]:
+    """A session with the version table resolved; with ``lock``, golang-migrate's advisory
+    lock held and the tables created. Lock statistics land in the report either way."""
+    settings = db.Settings(lock_timeout=args.lock_timeout, statement_timeout=args.statement_timeout,
+                           lock_retries=args.lock_retries)
+    session = db.connect(database_url(args), settings)
+    advisory_wait = 0.0
+    try:
+        vt = VersionTable(resolve_schema(session.conn, args.schema), args.table)
+        if not lock:
+            yield session, vt
+            return
+        row = session.conn.execute("SELECT current_database()").fetchone()
+        assert row is not None
+        keys = migration_lock_keys(str(row[0]), vt.schema, vt.table)
+        try:
+            advisory_wait = acquire(session, keys, args.lock_wait)
+        except LockNotAcquired:
+            advisory_wait = args.lock_wait
+            raise
+        try:
+            ensure_tables(session.conn, vt)
+            yield session, vt
+        finally:
+            release(session, keys)
+    finally:
+        report.lock_wait_seconds = advisory_wait + session.stats.lock_wait_seconds
+        report.lock_retries = session.stats.lock_retries
+        session.conn.close()
+
+
+def _preflight(session: db.Session, args: argparse.Namespace, report: Report, state: State,
+               files: list[MigrationFile], mode: str) -> None:
+    options = PreflightOptions(mode=mode, app_patterns=args.app_patterns or ["%"],
+                               max_xact_age=args.max_xact_age)
+    results = run_preflight(session, state, files, options)
+    report.preflight = [r.as_dict() for r in results]
+    for r in results:
+        if r.status != "pass":
+            session.progress(f"preflight {r.status}: {r.name}: {r.message}")
+    enforce(results, mode)
+
+
+def _checks(args: argparse.Namespace, version: int | None) -> list[Check]:
+    checks = checks_for_version(_sql_dirs(args)[1], version) if version is not None else []
+    for path in args.extra_checks:
+        checks.extend(load_checks(path))
+    # The operator passes a SchemaMigration's spec.verify.extraChecks this way (the Job's
+    # container has no shell to write a file), in the verify-file format.
+    if os.environ.get("SCHEMAFLOW_EXTRA_CHECKS", "").strip():
+        checks.extend(parse_checks(os.environ["SCHEMAFLOW_EXTRA_CHECKS"], "SCHEMAFLOW_EXTRA_CHECKS"))
+    return checks
+
+
+def _verify(session: db.Session, args: argparse.Namespace, report: Report,
+            version: int | None) -> None:
+    checks = _checks(args, version)
+    if not checks:
+        session.progress(f"no verification checks for version {show(version)} in "
+                         f"{_sql_dirs(args)[1]}: nothing to verify")
+    else:
+        session.progress(f"verifying version {show(version)}: {len(checks)} check(s)")
+    results = run_checks(session, checks, statement_timeout=args.statement_timeout or 60.0)
+    report.verification = summarize(results)
+    failed = [r.check.name for r in results if not r.passed]
+    if failed:
+        raise VerificationFailed(
+            f"{len(failed)} of {len(results)} verification check(s) failed: {', '.join(failed)}",
+            hint=f"the database stays at version {show(version)}; roll it back with "
+            "`schemaflow migrate down` if needed")
+
+
+# -- actions -----------------------------------------------------------------------------
+def _up(args: argparse.Namespace, report: Report) -> None:
+    source = _source(args)
+    report.direction = "up"
+    report.target_version = args.target if args.target is not None else source.latest
+    with _connected(args, report, lock=True) as (session, vt):
+        runner = Runner(session, source, vt, args.batch_size)
+        state = runner.state()
+        report.from_version, report.to_version, report.dirty = state.version, state.version, state.dirty
+        rerun = runner.resume_dirty(state, "up")
+        report.details["drift"] = runner.refuse_drift(state, args.allow_checksum_drift)
+        pending = ([rerun] if rerun else []) + runner.pending_up(state, args.target)
+        _preflight(session, args, report, State(state.version, False) if rerun else state,
+                   [m.up for m in pending], args.preflight)
+        if pending:
+            report.to_version, report.dirty = runner.run(pending, "up", state), False
+        else:
+            report.no_change = True
+            session.progress(f"nothing to apply: at version {show(state.version)}")
+        if args.verify:
+            _verify(session, args, report, report.to_version)
+
+
+def _down(args: argparse.Namespace, report: Report) -> None:
+    source = _source(args)
+    report.direction = "down"
+    with _connected(args, report, lock=True) as (session, vt):
+        runner = Runner(session, source, vt, args.batch_size, down_target=args.target)
+        state = runner.state()
+        report.from_version, report.to_version, report.dirty = state.version, state.version, state.dirty
+        rerun = runner.resume_dirty(state, "down")
+        pending = [rerun] if rerun else runner.pending_down(state, args.target, args.steps)
+        report.target_version = (args.target if args.target is not None else
+                                 runner.version_before(pending[-1].version) if pending
+                                 else state.version)
+        _preflight(session, args, report, State(state.version, False),
+                   [m.down for m in pending], args.preflight)
+        if pending:
+            report.to_version, report.dirty = runner.run(pending, "down", state), False
+        else:
+            report.no_change = True
+            session.progress(f"nothing to roll back: at version {show(state.version)}")
+
+
+def _status(args: argparse.Namespace, report: Report) -> None:
+    source = _source(args)
+    with _connected(args, report, lock=False) as (session, vt):
+        runner = Runner(session, source, vt)
+        state = runner.state()
+        report.from_version = report.to_version = state.version
+        report.dirty = state.dirty
+        report.target_version = source.latest
+        report.no_change = True
+        report.details["pending"] = [v for v in source.versions
+                                     if state.version is None or v > state.version]
+        report.details["drift"] = runner.drift(state)
+
+
+def _verify_cmd(args: argparse.Namespace, report: Report) -> None:
+    with _connected(args, report, lock=False) as (session, vt):
+        state = read_state(session.conn, vt)
+        report.from_version = report.to_version = state.version
+        report.dirty = state.dirty
+        report.no_change = True
+        if state.version is None and not args.extra_checks:
+            raise UsageError("the database has no migration applied: nothing to verify")
+        _verify(session, args, report, state.version)
+
+
+def _plan(args: argparse.Namespace, report: Report) -> None:
+    source = _source(args)
+    report.direction = "up"
+    report.target_version = args.target if args.target is not None else source.latest
+    with _connected(args, report, lock=True) as (session, vt):
+        runner = Runner(session, source, vt, args.batch_size)
+        state = runner.state()
+        report.from_version = report.to_version = state.version
+        report.dirty = state.dirty
+        pending = runner.pending_up(state, args.target)
+        report.details["drift"] = runner.drift(state)
+        _preflight(session, args, report, state, [m.up for m in pending],
+                   "off" if args.preflight == "off" else "warn")
+        report.no_change = True
+        ignore = {f"{vt.schema}.{vt.table}", f"{vt.schema}.{HISTORY_TABLE}",
+                  f"{vt.schema}.{HISTORY_TABLE}_id_seq"}
+        plan = dry_run(session, pending, args.batch_size, ignore)
+        report.details["plan"] = plan.as_dict()
+
+
+def _force(args: argparse.Namespace, report: Report) -> None:
+    source = load_source(_sql_dirs(args)[0])
+    if args.version != -1:
+        source.get(args.version)
+    version = None if args.version == -1 else args.version
+    report.direction = "force"
+    report.target_version = version
+    with _connected(args, report, lock=True) as (session, vt):
+        state = read_state(session.conn, vt)
+        report.from_version = state.version
+        with session.conn.transaction():
+            write_state(session.conn, vt, version, False)
+            start_history(session.conn, vt, args.version, "force", None, datetime.now(UTC),
+                          state.version, "succeeded", f"forced from {show(state.version)}"
+                          f"{' (dirty)' if state.dirty else ''}")
+        report.to_version, report.dirty = version, False
+        session.progress(f"version forced to {show(version)} (was {show(state.version)}"
+                         f"{', dirty' if state.dirty else ''})")
+
+
+ACTIONS: dict[str, Callable[[argparse.Namespace, Report], None]] = {
+    "up": _up, "down": _down, "status": _status, "verify": _verify_cmd, "plan": _plan,
+    "force": _force,
+}
