@@ -14,11 +14,15 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv python3-pip \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# dependencies first, in their own layer: code changes do not re-download them
+COPY pyproject.toml ./
+RUN python3 -m venv /opt/schemaflow/venv \
+ && python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' > /tmp/requirements.txt \
+ && /opt/schemaflow/venv/bin/pip install -r /tmp/requirements.txt
+COPY README.md ./
 COPY operator/ operator/
 RUN python3 -m pip wheel --no-deps --wheel-dir /dist . \
- && python3 -m venv /opt/schemaflow/venv \
- && /opt/schemaflow/venv/bin/pip install /dist/schemaflow-*.whl \
+ && /opt/schemaflow/venv/bin/pip install --no-deps /dist/schemaflow-*.whl \
  && /opt/schemaflow/venv/bin/pip uninstall -y -q setuptools pip \
  && /opt/schemaflow/venv/bin/schemaflow --version
 

@@ -129,6 +129,9 @@ def run_schemaflow(url: str, clock_zero: float, workdir: Path,
         run.lock_wait = float(report["lockWaitSeconds"])
         run.lock_wait_source = "schemaflow report lockWaitSeconds"
     run.backfill_seconds = schemaflow_backfill_seconds(mdir, proc.stderr)
+    run.statements = [{"where": f"{m.group('file')}:{m.group('line')}",
+                       "batches": int(m.group("batches")), "seconds": float(m.group("secs"))}
+                      for m in map(_DONE.match, proc.stderr.splitlines()) if m]
     return run
 
 

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -262,6 +263,8 @@ def measure(resources: int = 200, namespaces: int = 20, workdir: Path | None = N
                              else round(cpu_after - cpu_before, 2)),
         "rssSource": "/proc/<pid>/status VmHWM of the operator process",
         "apiCalls": len(emu.calls),
+        "apiCallsByKind": dict(Counter(f"{c.verb} {c.resource}" for c in list(emu.calls))
+                               .most_common(12)),
         "operatorExit": proc.returncode,
         "rssSeries": rss_series[::5],
     })

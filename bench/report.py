@@ -170,12 +170,16 @@ def table(result: dict[str, Any]) -> str:
         lambda c: _f(c["migration"]["lockWaitSampledSeconds"], "{:.2f}"))
     row("app lock wait, sampled (session-s)", lambda c: _f(c["app"]["lockWaitSeconds"], "{:.2f}"))
     row("app ops (during migration)",
-        lambda c: f"{c['app']['ops']} ({c['app']['during']['ops']})")
+        lambda c: f"{c['app']['ops']:,} ({c['app']['during']['ops']:,})")
     row("app errors: rename-implied", lambda c: str(c["app"]["errors"]["renameImplied"]))
     row("app errors: other", lambda c: str(c["app"]["errors"]["other"])
         + (f" {c['app']['errors']['bySqlstate']}" if c["app"]["errors"]["other"] else ""))
-    row("writes committed / lost",
-        lambda c: f"{c['writes']['committed']} / {c['writes']['lost']}")
+    row("writes committed (while migrating) / lost",
+        lambda c: f"{c['writes']['committed']:,} ({c['writes']['committedDuringMigration']:,}) "
+                  f"/ {c['writes']['lost']}")
+    row("host CPU busy during migration / load avg",
+        lambda c: f"{c['host']['cpuBusyDuringMigration']:.0%} / "
+                  f"{c['host']['loadAverage1mStartEnd'][0]:.1f}->{c['host']['loadAverage1mStartEnd'][1]:.1f}")
     row("verify after migration", lambda c: str(c.get("verify", {}).get("summary", "n/a")))
 
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
@@ -185,6 +189,20 @@ def table(result: dict[str, Any]) -> str:
 
     lines = [fmt(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     lines += [fmt(r) for r in rows]
+    if result.get("rounds"):
+        lines.append("")
+        lines.append(f"Median of {len(result['rounds'])} rounds (order alternating); every round:")
+        lines.append("")
+        lines.append("| round | contender | wall (s) | longest stall (s) | p99 during (ms) | backfill rows/s | host CPU busy |")
+        lines.append("|---|---|---|---|---|---|---|")
+        for rnd in result["rounds"]:
+            for c in rnd:
+                if c.get("skipped"):
+                    continue
+                lines.append(f"| {c['round']} | {c['name']} | {_f(c['wallSeconds'])} "
+                             f"| {_f(c['maxWriteStallSeconds'], '{:.3f}')} | {_f(c['p99DuringMs'], '{:.1f}')} "
+                             f"| {_f(c['backfillRowsPerSecond'])} "
+                             f"| {_f((c.get('host') or {}).get('cpuBusyDuringMigration'), '{:.0%}')} |")
     return "\n".join(lines)
 
 
@@ -214,7 +232,9 @@ def targets_table(tg: list[dict[str, Any]]) -> str:
     for t in tg:
         met = {True: "yes", False: "**no**", None: "n/a"}[t["met"]]
         note = f" ({t['note']})" if t.get("note") else ""
-        lines.append(f"| {t['target']} | {_f(t['value'], '{:.3f}')} | {t['bound']} | {met}{note} |")
+        v = t["value"]
+        fmt = "{:.1f}" if isinstance(v, float) and abs(v) >= 10 else "{:.3f}"
+        lines.append(f"| {t['target']} | {_f(v, fmt)} | {t['bound']} | {met}{note} |")
     return "\n".join(lines)
 
 

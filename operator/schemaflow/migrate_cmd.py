@@ -35,7 +35,6 @@ from schemaflow.engine.verify import (
     summarize,
 )
 from schemaflow.engine.versions import (
-    HISTORY_TABLE,
     State,
     VersionTable,
     ensure_tables,
@@ -52,6 +51,7 @@ from schemaflow.errors import (
     VerificationFailed,
 )
 
+EXTRA_CHECKS_ENV = "SCHEMAFLOW_EXTRA_CHECKS"
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
@@ -257,9 +257,10 @@ def _preflight(session: db.Session, args: argparse.Namespace, report: Report, st
                                max_xact_age=args.max_xact_age)
     results = run_preflight(session, state, files, options)
     report.preflight = [r.as_dict() for r in results]
-    for r in results:
-        if r.status != "pass":
-            session.progress(f"preflight {r.status}: {r.name}: {r.message}")
+    if args.output == "json":  # text output lists them in the result already
+        for r in results:
+            if r.status != "pass":
+                session.progress(f"preflight {r.status}: {r.name}: {r.message}")
     enforce(results, mode)
 
 
@@ -269,8 +270,9 @@ def _checks(args: argparse.Namespace, version: int | None) -> list[Check]:
         checks.extend(load_checks(path))
     # The operator passes a SchemaMigration's spec.verify.extraChecks this way (the Job's
     # container has no shell to write a file), in the verify-file format.
-    if os.environ.get("SCHEMAFLOW_EXTRA_CHECKS", "").strip():
-        checks.extend(parse_checks(os.environ["SCHEMAFLOW_EXTRA_CHECKS"], "SCHEMAFLOW_EXTRA_CHECKS"))
+    inline = os.environ.get(EXTRA_CHECKS_ENV, "")
+    if inline.strip():
+        checks.extend(parse_checks(inline, f"${EXTRA_CHECKS_ENV}"))
     return checks
 
 
@@ -356,7 +358,8 @@ def _verify_cmd(args: argparse.Namespace, report: Report) -> None:
         report.from_version = report.to_version = state.version
         report.dirty = state.dirty
         report.no_change = True
-        if state.version is None and not args.extra_checks:
+        if state.version is None and not args.extra_checks \
+                and not os.environ.get(EXTRA_CHECKS_ENV, "").strip():
             raise UsageError("the database has no migration applied: nothing to verify")
         _verify(session, args, report, state.version)
 
@@ -375,8 +378,7 @@ def _plan(args: argparse.Namespace, report: Report) -> None:
         _preflight(session, args, report, state, [m.up for m in pending],
                    "off" if args.preflight == "off" else "warn")
         report.no_change = True
-        ignore = {f"{vt.schema}.{vt.table}", f"{vt.schema}.{HISTORY_TABLE}",
-                  f"{vt.schema}.{HISTORY_TABLE}_id_seq"}
+        ignore = {f"{vt.schema}.{vt.table}", f"{vt.schema}.{vt.history_name}"}
         plan = dry_run(session, pending, args.batch_size, ignore)
         report.details["plan"] = plan.as_dict()
 

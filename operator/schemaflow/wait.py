@@ -240,8 +240,8 @@ def _wait_resource(args: argparse.Namespace) -> dict[str, Any]:
     def settle(v: Verdict) -> dict[str, Any] | None:
         nonlocal verdict
         verdict = v
-        _progress(args, last, v.message)
         if not v.done:
+            _progress(args, last, v.message)
             return None
         _raise_for(v)
         return {"message": v.message, "phase": v.phase, "namespace": namespace, "name": name}
@@ -280,7 +280,8 @@ def _wait_resource(args: argparse.Namespace) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "field_selector": f"metadata.name={name}",
             "timeout_seconds": int(chunk),
-            "_request_timeout": chunk + 5,
+            # a server that ignores timeoutSeconds must not keep us past the deadline
+            "_request_timeout": max(1.0, min(chunk + 5, remaining() + 0.5)),
         }
         if rv:
             kwargs["resource_version"] = rv
@@ -380,9 +381,9 @@ def _wait_database(args: argparse.Namespace) -> dict[str, Any]:
         except Exception as exc:  # unreachable, auth refused, starting up: retry
             text = exc.message if isinstance(exc, SchemaflowError) else str(exc)
             ok, state = False, "database not ready: " + dbmod.redact(text, url).strip()
-        _progress(args, last, state)
         if ok:
             return {"message": state, "version": want}
+        _progress(args, last, state)
         left = deadline - time.monotonic()
         if left <= 0:
             break

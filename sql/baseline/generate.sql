@@ -89,7 +89,10 @@ BEGIN
     SELECT md5('gd' || j)::uuid, md5('campaign' || (3 * (1 + j % n_gen)))::uuid, 'd' || j || '.com',
            'prefix', '.com', j / n_gen, timestamptz '2025-02-01' + j * interval '1 second',
            timestamptz '2025-02-01' + j * interval '1 second'
-    FROM generate_series(1, round(10000 * s)::int) j;
+    FROM generate_series(1, round(10000 * s)::int) j
+    -- campaign by campaign, as the generator service writes them (and 5x faster to load:
+    -- the (campaign, name) and (campaign, offset) indexes fill in order)
+    ORDER BY 2, 3;
 
     INSERT INTO dns_validation_params (campaign_id, source_generation_campaign_id, persona_ids, batch_size)
     SELECT md5('campaign' || (3 * k + 1))::uuid,

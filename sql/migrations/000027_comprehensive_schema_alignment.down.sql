@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS schemaflow_archive.m000027_value_map (
     tbl text NOT NULL, col text NOT NULL, old_value text, new_value text NOT NULL
 );
 CREATE TABLE IF NOT EXISTS schemaflow_archive.m000027_progress (
-    task text PRIMARY KEY, last_key uuid NOT NULL, done boolean NOT NULL DEFAULT false
+    task text PRIMARY KEY, last_block bigint NOT NULL, done boolean NOT NULL DEFAULT false
 );
 
 CREATE OR REPLACE FUNCTION schemaflow_archive.m000027_created(p_kind text, p_name text)
@@ -57,8 +57,9 @@ $$;
 CREATE OR REPLACE FUNCTION schemaflow_archive.m000027_drop_new_columns(p_table text, p_pk text)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-    rel  regclass := to_regclass('public.' || quote_ident(p_table));
-    cols text[];
+    rel   regclass := to_regclass('public.' || quote_ident(p_table));
+    cols  text[];
+    exprs text[];
 BEGIN
     IF rel IS NULL THEN
         RETURN;
@@ -71,14 +72,24 @@ BEGIN
     IF cols IS NULL THEN
         RETURN;
     END IF;
+    -- A value equal to what up derives by itself (dns business_status from validation_status,
+    -- per m000027_value_map) is not archived: the next up derives it again.
+    SELECT array_agg(CASE WHEN p_table = 'dns_validation_results' AND c = 'business_status' THEN
+                              'CASE WHEN t.business_status IS NOT DISTINCT FROM (SELECT m.new_value '
+                              'FROM schemaflow_archive.m000027_value_map m WHERE m.tbl = ''dns_validation_results'' '
+                              'AND m.col = ''business_status'' AND m.old_value = t.validation_status) '
+                              'THEN NULL ELSE t.business_status END'
+                          ELSE format('t.%I', c) END ORDER BY n)
+    INTO exprs FROM unnest(cols) WITH ORDINALITY AS u(c, n);
     EXECUTE format('LOCK TABLE %s IN SHARE MODE', rel);
     EXECUTE format('INSERT INTO schemaflow_archive.m000027_new_data (tbl, pk, vals) '
-                   'SELECT %L, t.%I, jsonb_strip_nulls(jsonb_build_object(%s)) FROM %s t WHERE %s '
+                   'SELECT %L, pk, vals FROM (SELECT t.%I AS pk, jsonb_strip_nulls(jsonb_build_object(%s)) AS vals '
+                   'FROM %s t) s WHERE vals <> ''{}''::jsonb '
                    'ON CONFLICT (tbl, pk) DO UPDATE SET vals = excluded.vals, archived_at = now()',
                    p_table, p_pk,
-                   (SELECT string_agg(format('%L, t.%I', c, c), ', ') FROM unnest(cols) AS c),
-                   rel,
-                   (SELECT string_agg(format('t.%I IS NOT NULL', c), ' OR ') FROM unnest(cols) AS c));
+                   (SELECT string_agg(format('%L, %s', c, e), ', ' ORDER BY n)
+                    FROM unnest(cols, exprs) WITH ORDINALITY AS u(c, e, n)),
+                   rel);
     EXECUTE format('ALTER TABLE %s %s', rel,
                    (SELECT string_agg(format('DROP COLUMN IF EXISTS %I', c), ', ') FROM unnest(cols) AS c));
 END

@@ -12,7 +12,7 @@
 --     schemaflow_archive first, in the same statement; values are only written where the
 --     existing constraints of the column accept them (checked against the catalog).
 --   * online: columns are added without defaults that rewrite, backfills and clean-ups run
---     in committed keyset batches, indexes are built CONCURRENTLY, foreign keys and CHECKs
+--     in committed block-range batches, indexes are built CONCURRENTLY, foreign keys and CHECKs
 --     are added NOT VALID and validated in separate autocommit statements, NOT NULL is set
 --     through a validated CHECK (no scan under ACCESS EXCLUSIVE), every transactional step
 --     starts with a short lock_timeout (the runner retries on lock timeouts).
@@ -79,10 +79,10 @@ CREATE TABLE IF NOT EXISTS schemaflow_archive.m000027_value_map (
     old_value text,
     new_value text NOT NULL
 );
--- keyset position of each batch step; a finished pass is reset by the next run
+-- position (heap block) of each block-range batch step; a finished pass is reset by the next run
 CREATE TABLE IF NOT EXISTS schemaflow_archive.m000027_progress (
     task     text PRIMARY KEY,
-    last_key uuid NOT NULL,
+    last_block bigint NOT NULL,   -- next heap block to visit
     done     boolean NOT NULL DEFAULT false
 );
 DELETE FROM schemaflow_archive.m000027_progress WHERE done;
@@ -199,81 +199,113 @@ $$;
 
 -- schemaflow:step batch
 -- 3. (mismatch 21) orphaned DNS results: archived whole (schemaflow_archive.m000027_rows,
---    reason 'orphan'), then deleted; keyset batches in primary-key order.
+--    reason 'orphan'), then deleted; batches of heap-block ranges (TID range scans, so each
+--    batch reads only its blocks; progress in m000027_progress).
 WITH prog AS (
-    SELECT coalesce((SELECT last_key FROM schemaflow_archive.m000027_progress WHERE task = 'orphans_dns'),
-                    '00000000-0000-0000-0000-000000000000'::uuid) AS k
+    SELECT coalesce((SELECT last_block FROM schemaflow_archive.m000027_progress WHERE task = 'orphans_dns'), 0) AS k,
+           greatest(1, coalesce(current_setting('schemaflow.batch_size', true)::int / 50, 1000000000)) AS n,
+           pg_relation_size('public.dns_validation_results') / current_setting('block_size')::int AS nblocks
 ), b AS (
-    SELECT t.id, NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = t.dns_campaign_id)
-                 AND t.dns_campaign_id IS NOT NULL AS orphan
-    FROM dns_validation_results t, prog
-    WHERE t.id > prog.k
-    ORDER BY t.id
-    LIMIT current_setting('schemaflow.batch_size', true)::int
+    SELECT t.id, to_jsonb(t) AS row_data
+    FROM dns_validation_results t
+    WHERE t.ctid >= (SELECT ('(' || k || ',0)')::tid FROM prog)
+      AND t.ctid < (SELECT ('(' || (k + n) || ',0)')::tid FROM prog)
+      AND t.dns_campaign_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = t.dns_campaign_id)
 ), archived AS (
     INSERT INTO schemaflow_archive.m000027_rows (tbl, pk, reason, row_data)
-    SELECT 'dns_validation_results', t.id, 'orphan', to_jsonb(t)
-    FROM dns_validation_results t JOIN b ON b.id = t.id AND b.orphan
+    SELECT 'dns_validation_results', b.id, 'orphan', b.row_data FROM b
     ON CONFLICT (tbl, pk) DO NOTHING
 ), deleted AS (
-    DELETE FROM dns_validation_results t USING b WHERE t.id = b.id AND b.orphan
+    DELETE FROM dns_validation_results t USING b
+    WHERE t.id = b.id AND t.ctid >= (SELECT ('(' || k || ',0)')::tid FROM prog)
+      AND t.ctid < (SELECT ('(' || (k + n) || ',0)')::tid FROM prog)
 )
-INSERT INTO schemaflow_archive.m000027_progress (task, last_key)
-SELECT 'orphans_dns', (array_agg(b.id ORDER BY b.id DESC))[1] FROM b HAVING count(*) > 0
-ON CONFLICT (task) DO UPDATE SET last_key = excluded.last_key;
+INSERT INTO schemaflow_archive.m000027_progress (task, last_block)
+SELECT 'orphans_dns', k + n FROM prog WHERE k < nblocks
+ON CONFLICT (task) DO UPDATE SET last_block = excluded.last_block;
 
 -- schemaflow:step batch
 -- 4. (mismatch 21) orphaned HTTP keyword results, likewise
 WITH prog AS (
-    SELECT coalesce((SELECT last_key FROM schemaflow_archive.m000027_progress WHERE task = 'orphans_http'),
-                    '00000000-0000-0000-0000-000000000000'::uuid) AS k
+    SELECT coalesce((SELECT last_block FROM schemaflow_archive.m000027_progress WHERE task = 'orphans_http'), 0) AS k,
+           greatest(1, coalesce(current_setting('schemaflow.batch_size', true)::int / 50, 1000000000)) AS n,
+           pg_relation_size('public.http_keyword_results') / current_setting('block_size')::int AS nblocks
 ), b AS (
-    SELECT t.id, NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = t.http_keyword_campaign_id)
-                 AND t.http_keyword_campaign_id IS NOT NULL AS orphan
-    FROM http_keyword_results t, prog
-    WHERE t.id > prog.k
-    ORDER BY t.id
-    LIMIT current_setting('schemaflow.batch_size', true)::int
+    SELECT t.id, to_jsonb(t) AS row_data
+    FROM http_keyword_results t
+    WHERE t.ctid >= (SELECT ('(' || k || ',0)')::tid FROM prog)
+      AND t.ctid < (SELECT ('(' || (k + n) || ',0)')::tid FROM prog)
+      AND t.http_keyword_campaign_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = t.http_keyword_campaign_id)
 ), archived AS (
     INSERT INTO schemaflow_archive.m000027_rows (tbl, pk, reason, row_data)
-    SELECT 'http_keyword_results', t.id, 'orphan', to_jsonb(t)
-    FROM http_keyword_results t JOIN b ON b.id = t.id AND b.orphan
+    SELECT 'http_keyword_results', b.id, 'orphan', b.row_data FROM b
     ON CONFLICT (tbl, pk) DO NOTHING
 ), deleted AS (
-    DELETE FROM http_keyword_results t USING b WHERE t.id = b.id AND b.orphan
+    DELETE FROM http_keyword_results t USING b
+    WHERE t.id = b.id AND t.ctid >= (SELECT ('(' || k || ',0)')::tid FROM prog)
+      AND t.ctid < (SELECT ('(' || (k + n) || ',0)')::tid FROM prog)
 )
-INSERT INTO schemaflow_archive.m000027_progress (task, last_key)
-SELECT 'orphans_http', (array_agg(b.id ORDER BY b.id DESC))[1] FROM b HAVING count(*) > 0
-ON CONFLICT (task) DO UPDATE SET last_key = excluded.last_key;
+INSERT INTO schemaflow_archive.m000027_progress (task, last_block)
+SELECT 'orphans_http', k + n FROM prog WHERE k < nblocks
+ON CONFLICT (task) DO UPDATE SET last_block = excluded.last_block;
 
 -- schemaflow:step batch
 -- 5. (mismatch 21) orphaned campaign jobs, likewise
 WITH prog AS (
-    SELECT coalesce((SELECT last_key FROM schemaflow_archive.m000027_progress WHERE task = 'orphans_jobs'),
-                    '00000000-0000-0000-0000-000000000000'::uuid) AS k
+    SELECT coalesce((SELECT last_block FROM schemaflow_archive.m000027_progress WHERE task = 'orphans_jobs'), 0) AS k,
+           greatest(1, coalesce(current_setting('schemaflow.batch_size', true)::int / 50, 1000000000)) AS n,
+           pg_relation_size('public.campaign_jobs') / current_setting('block_size')::int AS nblocks
 ), b AS (
-    SELECT t.id, NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = t.campaign_id)
-                 AND t.campaign_id IS NOT NULL AS orphan
-    FROM campaign_jobs t, prog
-    WHERE t.id > prog.k
-    ORDER BY t.id
-    LIMIT current_setting('schemaflow.batch_size', true)::int
+    SELECT t.id, to_jsonb(t) AS row_data
+    FROM campaign_jobs t
+    WHERE t.ctid >= (SELECT ('(' || k || ',0)')::tid FROM prog)
+      AND t.ctid < (SELECT ('(' || (k + n) || ',0)')::tid FROM prog)
+      AND t.campaign_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = t.campaign_id)
 ), archived AS (
     INSERT INTO schemaflow_archive.m000027_rows (tbl, pk, reason, row_data)
-    SELECT 'campaign_jobs', t.id, 'orphan', to_jsonb(t)
-    FROM campaign_jobs t JOIN b ON b.id = t.id AND b.orphan
+    SELECT 'campaign_jobs', b.id, 'orphan', b.row_data FROM b
     ON CONFLICT (tbl, pk) DO NOTHING
 ), deleted AS (
-    DELETE FROM campaign_jobs t USING b WHERE t.id = b.id AND b.orphan
+    DELETE FROM campaign_jobs t USING b
+    WHERE t.id = b.id AND t.ctid >= (SELECT ('(' || k || ',0)')::tid FROM prog)
+      AND t.ctid < (SELECT ('(' || (k + n) || ',0)')::tid FROM prog)
 )
-INSERT INTO schemaflow_archive.m000027_progress (task, last_key)
-SELECT 'orphans_jobs', (array_agg(b.id ORDER BY b.id DESC))[1] FROM b HAVING count(*) > 0
-ON CONFLICT (task) DO UPDATE SET last_key = excluded.last_key;
+INSERT INTO schemaflow_archive.m000027_progress (task, last_block)
+SELECT 'orphans_jobs', k + n FROM prog WHERE k < nblocks
+ON CONFLICT (task) DO UPDATE SET last_block = excluded.last_block;
 
 -- schemaflow:step transaction
--- 6. (mismatches 4, 5, 6) metadata-only renames of campaign_jobs columns; skipped where the
+-- 6. orphan catch-up, then (mismatches 4, 5, 6) metadata-only renames of campaign_jobs columns; skipped where the
 --    new name already exists (aligned database).
 SET LOCAL lock_timeout = '3s';
+-- catch-up: an orphan moved behind the block cursor by a concurrent update
+WITH b AS (
+    SELECT t.id, to_jsonb(t) AS row_data FROM dns_validation_results t
+    WHERE t.dns_campaign_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = t.dns_campaign_id)
+), archived AS (
+    INSERT INTO schemaflow_archive.m000027_rows (tbl, pk, reason, row_data)
+    SELECT 'dns_validation_results', b.id, 'orphan', b.row_data FROM b
+    ON CONFLICT (tbl, pk) DO NOTHING
+)
+DELETE FROM dns_validation_results t USING b WHERE t.id = b.id;
+WITH b AS (
+    SELECT t.id, to_jsonb(t) AS row_data FROM http_keyword_results t
+    WHERE t.http_keyword_campaign_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = t.http_keyword_campaign_id)
+), archived AS (
+    INSERT INTO schemaflow_archive.m000027_rows (tbl, pk, reason, row_data)
+    SELECT 'http_keyword_results', b.id, 'orphan', b.row_data FROM b
+    ON CONFLICT (tbl, pk) DO NOTHING
+)
+DELETE FROM http_keyword_results t USING b WHERE t.id = b.id;
+WITH b AS (
+    SELECT t.id, to_jsonb(t) AS row_data FROM campaign_jobs t
+    WHERE t.campaign_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = t.campaign_id)
+), archived AS (
+    INSERT INTO schemaflow_archive.m000027_rows (tbl, pk, reason, row_data)
+    SELECT 'campaign_jobs', b.id, 'orphan', b.row_data FROM b
+    ON CONFLICT (tbl, pk) DO NOTHING
+)
+DELETE FROM campaign_jobs t USING b WHERE t.id = b.id;
 UPDATE schemaflow_archive.m000027_progress SET done = true WHERE task LIKE 'orphans_%';
 DO $$
 DECLARE
@@ -637,19 +669,19 @@ DELETE FROM schemaflow_archive.m000027_value_map WHERE new_value IS NULL;
 
 -- schemaflow:step batch
 -- 12. (mismatch 9) business_status of DNS results derived from validation_status
---     (resolved -> valid_dns, ...), only where it is NULL; keyset batches.
+--     (resolved -> valid_dns, ...), only where it is NULL; block-range batches.
 WITH prog AS (
-    SELECT coalesce((SELECT last_key FROM schemaflow_archive.m000027_progress WHERE task = 'dns_business_status'),
-                    '00000000-0000-0000-0000-000000000000'::uuid) AS k
+    SELECT coalesce((SELECT last_block FROM schemaflow_archive.m000027_progress WHERE task = 'dns_business_status'), 0) AS k,
+           greatest(1, coalesce(current_setting('schemaflow.batch_size', true)::int / 50, 1000000000)) AS n,
+           pg_relation_size('public.dns_validation_results') / current_setting('block_size')::int AS nblocks
 ), b AS (
-    SELECT t.id, t.business_status IS NULL AND m.new_value IS NOT NULL AS fill, m.new_value
+    SELECT t.id, true AS fill, m.new_value
     FROM dns_validation_results t
-    CROSS JOIN prog
-    LEFT JOIN schemaflow_archive.m000027_value_map m
-           ON m.tbl = 'dns_validation_results' AND m.col = 'business_status' AND m.old_value = t.validation_status
-    WHERE t.id > prog.k
-    ORDER BY t.id
-    LIMIT current_setting('schemaflow.batch_size', true)::int
+    JOIN schemaflow_archive.m000027_value_map m
+      ON m.tbl = 'dns_validation_results' AND m.col = 'business_status' AND m.old_value = t.validation_status
+    WHERE t.ctid >= (SELECT ('(' || k || ',0)')::tid FROM prog)
+      AND t.ctid < (SELECT ('(' || (k + n) || ',0)')::tid FROM prog)
+      AND t.business_status IS NULL
 ), logged AS (
     INSERT INTO schemaflow_archive.m000027_backfill (tbl, col, pk)
     SELECT 'dns_validation_results', 'business_status', b.id FROM b
@@ -658,10 +690,12 @@ WITH prog AS (
 ), filled AS (
     UPDATE dns_validation_results t SET business_status = b.new_value
     FROM b WHERE t.id = b.id AND b.fill AND t.business_status IS NULL
+      AND t.ctid >= (SELECT ('(' || k || ',0)')::tid FROM prog)
+      AND t.ctid < (SELECT ('(' || (k + n) || ',0)')::tid FROM prog)
 )
-INSERT INTO schemaflow_archive.m000027_progress (task, last_key)
-SELECT 'dns_business_status', (array_agg(b.id ORDER BY b.id DESC))[1] FROM b HAVING count(*) > 0
-ON CONFLICT (task) DO UPDATE SET last_key = excluded.last_key;
+INSERT INTO schemaflow_archive.m000027_progress (task, last_block)
+SELECT 'dns_business_status', k + n FROM prog WHERE k < nblocks
+ON CONFLICT (task) DO UPDATE SET last_block = excluded.last_block;
 
 -- schemaflow:step batch
 -- 13. (mismatch 23) campaign statuses into the allowed set; the original value is archived
@@ -681,19 +715,18 @@ UPDATE campaigns t SET status = b.new_value
 FROM b WHERE t.id = b.id AND t.status IS NOT DISTINCT FROM b.old_status;
 
 -- schemaflow:step batch
--- 14. (mismatch 23) job statuses likewise, keyset batches
+-- 14. (mismatch 23) job statuses likewise, block-range batches
 WITH prog AS (
-    SELECT coalesce((SELECT last_key FROM schemaflow_archive.m000027_progress WHERE task = 'job_status'),
-                    '00000000-0000-0000-0000-000000000000'::uuid) AS k
+    SELECT coalesce((SELECT last_block FROM schemaflow_archive.m000027_progress WHERE task = 'job_status'), 0) AS k,
+           greatest(1, coalesce(current_setting('schemaflow.batch_size', true)::int / 50, 1000000000)) AS n,
+           pg_relation_size('public.campaign_jobs') / current_setting('block_size')::int AS nblocks
 ), b AS (
     SELECT t.id, t.status AS old_status, m.new_value
     FROM campaign_jobs t
-    CROSS JOIN prog
-    LEFT JOIN schemaflow_archive.m000027_value_map m
-           ON m.tbl = 'campaign_jobs' AND m.col = 'status' AND m.old_value IS NOT DISTINCT FROM t.status
-    WHERE t.id > prog.k
-    ORDER BY t.id
-    LIMIT current_setting('schemaflow.batch_size', true)::int
+    JOIN schemaflow_archive.m000027_value_map m
+      ON m.tbl = 'campaign_jobs' AND m.col = 'status' AND m.old_value IS NOT DISTINCT FROM t.status
+    WHERE t.ctid >= (SELECT ('(' || k || ',0)')::tid FROM prog)
+      AND t.ctid < (SELECT ('(' || (k + n) || ',0)')::tid FROM prog)
 ), archived AS (
     INSERT INTO schemaflow_archive.m000027_status (tbl, pk, old_status, new_status)
     SELECT 'campaign_jobs', b.id, b.old_status, b.new_value FROM b WHERE b.new_value IS NOT NULL
@@ -701,13 +734,15 @@ WITH prog AS (
 ), rewritten AS (
     UPDATE campaign_jobs t SET status = b.new_value
     FROM b WHERE t.id = b.id AND b.new_value IS NOT NULL AND t.status IS NOT DISTINCT FROM b.old_status
+      AND t.ctid >= (SELECT ('(' || k || ',0)')::tid FROM prog)
+      AND t.ctid < (SELECT ('(' || (k + n) || ',0)')::tid FROM prog)
 )
-INSERT INTO schemaflow_archive.m000027_progress (task, last_key)
-SELECT 'job_status', (array_agg(b.id ORDER BY b.id DESC))[1] FROM b HAVING count(*) > 0
-ON CONFLICT (task) DO UPDATE SET last_key = excluded.last_key;
+INSERT INTO schemaflow_archive.m000027_progress (task, last_block)
+SELECT 'job_status', k + n FROM prog WHERE k < nblocks
+ON CONFLICT (task) DO UPDATE SET last_block = excluded.last_block;
 
 -- schemaflow:step transaction
--- 15. catch up on rows written behind the keyset cursor while the batches ran (old
+-- 15. catch up on rows written behind the block cursor while the batches ran (old
 --     application code still inserting), mark the passes done, then add the NOT VALID
 --     CHECKs: NOT NULL timestamps (mismatches 1, 2) and the status sets (mismatch 23).
 SET LOCAL lock_timeout = '3s';
@@ -855,7 +890,10 @@ BEGIN
                              'idx_dns_validation_results_validation_status', 'idx_http_keyword_results_campaign_business_status',
                              'idx_generated_domains_domain_name', 'idx_campaigns_status']
     LOOP
-        PERFORM schemaflow_archive.m000027_record('index', i, to_regclass('public.' || i) IS NOT NULL);
+        -- an invalid index (a failed concurrent build, ours or not) counts as absent: it is
+        -- replaced, and down drops the replacement
+        PERFORM schemaflow_archive.m000027_record('index', i,
+            EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('public.' || i) AND indisvalid));
         IF schemaflow_archive.m000027_created('index', i)
            AND EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('public.' || i) AND NOT indisvalid) THEN
             EXECUTE format('ALTER INDEX public.%I RENAME TO %I', i, left(i, 50) || '_sf_invalid');

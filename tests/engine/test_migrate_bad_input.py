@@ -4,6 +4,7 @@ and the password never shows."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +83,9 @@ def test_nonexistent_target(db18: Database, basic_dir: Path) -> None:
     r = run_cli(db18.env(), "up", "--dir", str(basic_dir), "--target", "99")
     assert r.rc == 1
     assert "version 99 does not exist" in r.err and "available versions: 1, 2, 3" in r.err
+
+
+def test_malformed_database_url(basic_dir: Path, migrate: Callable[..., Any]) -> None:
+    r = migrate(f"garbage password={SECRET_PASSWORD}", "status", "--dir", str(basic_dir))
+    assert r.rc == 1 and "DATABASE_URL is not a valid connection string" in r.err
+    assert no_secret(r.out, r.err)

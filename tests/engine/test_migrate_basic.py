@@ -100,6 +100,7 @@ def test_custom_schema_and_table(db: Database, basic_dir: Path, migrate: Migrate
     assert migrate(db.url, "up", *args, "--target", "1").rc == 0
     assert db.query('SELECT version, dirty FROM "Ops"."mig versions"') == [(1, False)]
     assert db.query("SELECT to_regclass('public.schema_migrations')") == [(None,)]
+    assert db.query("""SELECT to_regclass('"Ops"."mig versions_schemaflow_history"') IS NOT NULL""") == [(True,)]
     r = migrate(db.url, "status", *args, "--output", "json")
     assert r.json()["fromVersion"] == 1
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from engine_helpers import Run, write_dir
 
 from schemaflow.engine.verify import load_checks, run_checks
@@ -90,3 +91,18 @@ def test_batch_step_progress_goes_to_stderr(db: Database, tmp_path: Path, migrat
     assert r.json()["toVersion"] == 2
     assert "2_fill.up.sql:3: 3 batches, 2500 rows" in r.err
     assert db.query("SELECT count(*) FROM t WHERE v IS NULL") == [(0,)]
+
+
+def test_extra_checks_from_file_and_environment(db: Database, basic_dir: Path, migrate: Migrate,
+                                                tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    extra = write_dir(tmp_path / "x", {"extra.verify.sql": "-- check: has_items\n"
+                                       "SELECT 'no items' WHERE NOT EXISTS (SELECT 1 FROM items);\n"})
+    monkeypatch.setenv("SCHEMAFLOW_EXTRA_CHECKS", "-- check: from_env\nSELECT 1 WHERE false;\n")
+    r = migrate(db.url, "up", "--dir", str(basic_dir), "--verify", "--output", "json",
+                "--extra-checks", str(extra / "extra.verify.sql"))
+    assert r.rc == 3
+    doc = r.json()
+    assert doc["verification"]["passed"] == 1 and doc["toVersion"] == 3
+    assert doc["verification"]["failures"][0] == {"check": "has_items", "mismatches": [],
+                                                  "problems": ["no items"]}

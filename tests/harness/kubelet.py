@@ -70,7 +70,7 @@ class FakeKubelet:
         if etype == "ADDED" and key not in self.tasks:
             self.tasks[key] = asyncio.get_running_loop().create_task(self._run_job(obj))
         elif etype == "DELETED":
-            task = self.tasks.get(key)
+            task = self.tasks.pop(key, None)  # a Job created again under this name runs again
             if task is not None and not task.done():
                 task.cancel()
             asyncio.get_running_loop().create_task(self._delete_pods(*key))

@@ -51,4 +51,6 @@ def test_schemaflow_operator_process(cluster: ApiThread, db26: Any, sql_dir: Pat
     output = log.read()
     assert code == 0, output[-3000:]
     assert db26.server.password not in output
+    assert "schemaflow.operator: apps/app: Succeeded: version 27 applied" in output
+    assert "Timer 'reconcile' succeeded" not in output  # kopf's per-tick chatter is off
     assert db26.query("SELECT version FROM schema_migrations") == [(27,)]

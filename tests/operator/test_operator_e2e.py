@@ -253,3 +253,32 @@ def test_deadline_exceeded(cluster: ApiThread, operator: Any, db26: Any) -> None
     assert obj["status"]["phase"] == "Failed"
     assert cond(obj, "Ready")["reason"] == "DeadlineExceeded"
     assert "ended without a result" in obj["status"]["message"]
+
+
+def test_unreachable_database_is_retried(cluster: ApiThread, operator: Any, db26: Any) -> None:
+    """Exit 6 changes nothing and may pass: the same Job runs again until the database
+    answers (here: the Secret is fixed meanwhile)."""
+    import base64
+
+    from harness.emulator import merge
+    from schemaflow.localpg import free_port
+
+    closed = db26.url.replace(f":{db26.server.port}/", f":{free_port()}/")
+    cluster.secret("flaky-db", {"url": closed})
+    spec = smig("app")
+    spec["spec"]["database"]["urlSecretRef"] = {"name": "flaky-db", "key": "url"}
+    operator()
+    cluster.create(SMIGS, spec)
+    retrying = cluster.wait_for("a retry to be scheduled", lambda: (
+        cluster.smig("app").get("status") or {}).get("retry"))
+    assert retrying["attempt"] >= 1 and retrying["direction"] == "up"
+    ready = next(c for c in cluster.smig("app")["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "DatabaseUnreachable"
+    good = base64.b64encode(db26.url.encode()).decode()
+    cluster.call(cluster.emulator.update("v1/secrets", "apps", "flaky-db",
+                                         lambda o: merge(o, {"data": {"url": good}})))
+    obj = cluster.wait_phase("app", "Succeeded", "Failed", timeout=30)
+    assert obj["status"]["phase"] == "Succeeded", obj["status"]
+    assert "retry" not in obj["status"]
+    assert db26.query("SELECT version FROM schema_migrations") == [(27,)]
+    assert set(cluster.kubelet.started) == {"app-1-up"} and len(cluster.kubelet.started) >= 2

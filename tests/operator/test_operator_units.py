@@ -61,6 +61,10 @@ def test_crd_is_complete() -> None:
             assert node.get("description"), f"no description on {path}"
 
 
+def test_crd_is_a_valid_kubernetes_object() -> None:
+    validate(crd())
+
+
 def test_crd_defaults_match_the_parser() -> None:
     spec_schema = crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
     parsed = parse_spec({"database": FULL_SPEC["database"]}, BUNDLED)

@@ -1,128 +1,27 @@
-"""Reliability suite fixtures.
-
-``world``: for one server, DomainFlow v26 loaded once into a template database, plus the
-reference results of clean runs (v26 as loaded, v27 after a clean ``up --verify``, and the
-columns whose values depend on when the migration ran). Each scenario then copies the
-template (``CREATE DATABASE ... TEMPLATE``: a file copy, fast) and compares against them.
-"""
+"""Reliability suite fixtures: ``world`` (both servers) and ``world18`` (PostgreSQL 18
+only), session-scoped: DomainFlow v26 loaded once per server into a template database plus
+the references of clean runs (see worlds.py)."""
 
 from __future__ import annotations
 
-import itertools
-import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from relsupport import (  # noqa: E402
-    ARCHIVE_SCHEMA,
-    BASELINE_TABLES_SCHEMA,
-    TablePrint,
-    cli_env,
-    column_digests,
-    create_database,
-    create_from_template,
-    drop_database,
-    fingerprints,
-    load_v26,
-    migrate,
-    version_state,
-)
+from worlds import World, _world  # noqa: E402
 
 from schemaflow.localpg import LocalPostgres  # noqa: E402
 
-SCALE = float(os.environ.get("SCHEMAFLOW_RELIABILITY_SCALE", "0.3"))
-BATCH_SIZE = "25"  # small batches: a backfill is many committed transactions to stop between
-SCHEMAS = (BASELINE_TABLES_SCHEMA, ARCHIVE_SCHEMA)
-_names = itertools.count()
 
-
-@dataclass
-class World:
-    server: LocalPostgres
-    flavour: str
-    template26: str
-    template27: str
-    v26: dict[str, TablePrint]
-    v27: dict[str, TablePrint]
-    volatile: dict[str, set[str]] = field(default_factory=dict)
-    created: list[str] = field(default_factory=list)
-
-    @property
-    def admin(self) -> str:
-        return self.server.admin_conninfo()
-
-    def fresh(self, at: int = 26) -> str:
-        name = f"rel{os.getpid()}_{next(_names)}"
-        create_from_template(self.admin, name, self.template26 if at == 26 else self.template27)
-        self.created.append(name)
-        return name
-
-    def conninfo(self, name: str) -> str:
-        return self.server.admin_conninfo(name)
-
-    def url(self, name: str) -> str:
-        return self.server.url(name)
-
-    def prints(self, name: str) -> dict[str, TablePrint]:
-        return fingerprints(self.conninfo(name), SCHEMAS, skip_columns=self.volatile)
-
-    def drop(self, name: str) -> None:
-        drop_database(self.admin, name)
-        if name in self.created:
-            self.created.remove(name)
-
-
-def up_args() -> list[str]:
-    return ["up", "--target", "27", "--verify", "--batch-size", BATCH_SIZE]
-
-
-def down_args() -> list[str]:
-    return ["down", "--target", "26", "--batch-size", BATCH_SIZE]
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def world(pg_server: LocalPostgres) -> Iterator[World]:
     yield from _world(pg_server)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def world18(pg18_server: LocalPostgres) -> Iterator[World]:
     yield from _world(pg18_server)
-
-
-def _world(server: LocalPostgres) -> Iterator[World]:
-    tag = f"{os.getpid()}_{next(_names)}"
-    t26, t27, other = f"reltpl26_{tag}", f"reltpl27_{tag}", f"relref_{tag}"
-    admin = server.admin_conninfo()
-    drop_database(admin, t26)
-    create_database(admin, t26)
-    load_v26(server.admin_conninfo(t26), SCALE)
-    assert version_state(server.admin_conninfo(t26)) == (26, False)
-    v26_raw = fingerprints(server.admin_conninfo(t26), SCHEMAS)
-    # two clean runs: what differs between them depends on the clock, not on the crash
-    for name in (t27, other):
-        create_from_template(admin, name, t26)
-        r = migrate(cli_env(server.url(name)), *up_args())
-        assert r.returncode == 0, f"clean up failed on the reference database:\n{r}"
-    a = column_digests(server.admin_conninfo(t27), SCHEMAS)
-    b = column_digests(server.admin_conninfo(other), SCHEMAS)
-    volatile: dict[str, set[str]] = {}
-    for (table, col), digest in a.items():
-        if b.get((table, col)) != digest:
-            volatile.setdefault(table, set()).add(col)
-    drop_database(admin, other)
-    w = World(server, server.flavour, t26, t27, {}, {}, volatile)
-    w.v26 = fingerprints(server.admin_conninfo(t26), SCHEMAS, skip_columns=volatile)
-    w.v27 = fingerprints(server.admin_conninfo(t27), SCHEMAS, skip_columns=volatile)
-    assert set(w.v26) == set(v26_raw)
-    try:
-        yield w
-    finally:
-        for name in [*w.created, t26, t27]:
-            drop_database(admin, name)

@@ -8,10 +8,12 @@ it) and how to stop:
   statement and this one, then SIGKILLed;
 - ``during``: the statement reaches the server and the runner is SIGKILLed while the
   server runs it; for ``CREATE INDEX CONCURRENTLY`` a session holding an old snapshot
-  makes the build wait, so the kill lands inside the build (the backend notices the dead
-  client through ``client_connection_check_interval`` and aborts, leaving an invalid index
-  as a real crash would);
+  makes the build wait, so the kill lands inside the build (the backend, which only notices
+  a vanished client when it next talks to it, finishes the build once the snapshot goes);
 - batch statements are stopped at a later occurrence (after some batches committed);
+- ``build-aborted``: as ``during`` for a concurrent build, and the server backend is
+  terminated too (``pg_terminate_backend``: what a DBA, a failover or an OOM kill of the
+  backend does), so the build stops midway and leaves an INVALID index behind;
 - ``final``: the statement that marks the run finished is sent and the runner is killed
   before the COMMIT that clears the dirty flag: all work done, flag still dirty.
 """
@@ -33,9 +35,10 @@ class KillPoint:
     direction: str  # up | down
     text: str  # exact statement text, or a fragment when ``contains``
     occurrence: int = 1
-    mode: str = "before"  # before | during
+    mode: str = "before"  # before | during | pause (stopped until the proxy resumes)
     contains: bool = False
     blocker: bool = False  # hold an old snapshot so a concurrent build waits
+    terminate: bool = False  # also end the server backend (the build is aborted midway)
     category: str = "statement"  # statement | transaction | concurrent | batch | final
 
     def decider(self):  # type: ignore[no-untyped-def]
@@ -49,6 +52,8 @@ class KillPoint:
             seen += 1
             if seen < self.occurrence:
                 return "pass"
+            if self.blocker or self.mode == "pause":
+                return "pause"  # the test opens the old snapshot, then resumes
             return "hold" if self.mode == "before" else "forward-then-hold"
 
         return decide
@@ -96,6 +101,9 @@ def _points(mf: MigrationFile, direction: str) -> list[KillPoint]:
                 if "CONCURRENTLY" in upper and re.search(r"\bCREATE\s+(UNIQUE\s+)?INDEX", upper):
                     out.append(KillPoint(f"{base}-during-build", direction, st.text, mode="during",
                                          blocker=True, category="concurrent"))
+                    out.append(KillPoint(f"{base}-build-aborted", direction, st.text,
+                                         mode="during", blocker=True, terminate=True,
+                                         category="concurrent-aborted"))
                 elif "VALIDATE CONSTRAINT" in upper:
                     out.append(KillPoint(f"{base}-during", direction, st.text, mode="during"))
     if not mf.transactional:
@@ -118,7 +126,8 @@ def representative(points: list[KillPoint], per_direction: dict[str, int]) -> li
     for direction, budget in per_direction.items():
         mine = [p for p in points if p.direction == direction]
         picked: list[KillPoint] = []
-        for category in ("concurrent", "batch", "final", "transaction", "statement"):
+        for category in ("concurrent-aborted", "concurrent", "batch", "final", "transaction",
+                         "statement"):
             first = next((p for p in mine if p.category == category and p not in picked), None)
             if first is not None and len(picked) < budget:
                 picked.append(first)

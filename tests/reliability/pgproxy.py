@@ -10,7 +10,9 @@ extended ``Parse``), records the text and asks ``decide(text, index)`` what to d
   ``held``: the client is now stopped *between* the previous statement and this one; the
   test kills the client, and the proxy closes the server side as the kernel would;
 - ``"forward-then-hold"``: forward it, then hold the connection: the statement is now
-  running on the server while the client is about to be killed.
+  running on the server while the client is about to be killed;
+- ``"pause"``: keep it until ``resume()``, then carry on normally: the client is stopped
+  mid-run for as long as the test needs (an operator restarted, a spec changed meanwhile).
 
 ``cut()`` drops every connection at once (the network going away) and ``refuse`` makes
 new connections fail, so a test can make the database unreachable for a while.
@@ -83,6 +85,7 @@ class PgProxy:
     refuse: bool = False
 
     def __post_init__(self) -> None:
+        self._resume = threading.Event()
         self._lock = threading.Lock()
         self._conns: list[_Conn] = []
         self._listener = socket.socket()
@@ -112,6 +115,10 @@ class PgProxy:
         """``base_url`` (a URL to the real server) rewritten to go through the proxy."""
         return base_url.replace(f":{self.upstream_port}/", f":{self.port}/", 1)
 
+    def resume(self) -> None:
+        """Let a paused statement (and everything after it) through."""
+        self._resume.set()
+
     def cut(self) -> None:
         """Drop every open connection, as a network partition or a node loss would."""
         with self._lock:
@@ -134,6 +141,8 @@ class PgProxy:
             except OSError:
                 client.close()
                 continue
+            for sock in (client, server):  # no Nagle: one small message at a time
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn = _Conn(client, server)
             with self._lock:
                 self._conns.append(conn)
@@ -182,6 +191,9 @@ class PgProxy:
                             decision = self.decide(text, index)
                             if decision != "pass":
                                 self.held_text = text
+                if decision == "pause":
+                    self.held.set()
+                    self._resume.wait()
                 if decision == "hold":
                     conn.held = True
                     self.held.set()

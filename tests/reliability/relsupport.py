@@ -122,7 +122,8 @@ def version_state(conninfo: str) -> tuple[int | None, bool]:
     return (rows[0][0], rows[0][1]) if rows else (None, False)
 
 
-def wait_backends_gone(admin_postgres: str, dbname: str, timeout: float = 60) -> None:
+def wait_backends_gone(admin_postgres: str, dbname: str, timeout: float = 60,
+                       ignore_pid: int | None = None) -> None:
     """After killing a client, its server backend may still be finishing a statement (a
     backend notices a vanished client only when it next talks to it): wait until no
     backend of ``dbname`` other than ours is left."""
@@ -130,12 +131,15 @@ def wait_backends_gone(admin_postgres: str, dbname: str, timeout: float = 60) ->
     while time.monotonic() < deadline:
         rows = query(admin_postgres,
                      "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
-                     "AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
-                     (dbname,))
+                     "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
+                     "AND pid IS DISTINCT FROM %s", (dbname, ignore_pid))
         if rows[0][0] == 0:
             return
         time.sleep(0.05)
-    raise TimeoutError(f"backends of {dbname} still alive after {timeout}s")
+    left = query(admin_postgres, "SELECT pid, application_name, state, wait_event_type, wait_event, "
+                 "left(query, 80) FROM pg_stat_activity WHERE datname = %s "
+                 "AND pid <> pg_backend_pid()", (dbname,))
+    raise TimeoutError(f"backends of {dbname} still alive after {timeout}s: {left}")
 
 
 def terminate_backends(admin_postgres: str, dbname: str) -> None:

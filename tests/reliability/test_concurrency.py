@@ -12,7 +12,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import World, up_args
 from relsupport import (
     assert_no_secret,
     cli_env,
@@ -22,6 +21,7 @@ from relsupport import (
     spawn,
     version_state,
 )
+from worlds import World, up_args
 
 from schemaflow.engine.advisory import migration_lock_keys
 

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import World, down_args, up_args
 from killpoints import KillPoint, enumerate_points, representative
 from pgproxy import PgProxy
 from relsupport import (
@@ -42,6 +41,7 @@ from relsupport import (
     version_state,
     wait_backends_gone,
 )
+from worlds import World, down_args, up_args
 
 try:
     POINTS = enumerate_points(MIGRATIONS)
@@ -51,7 +51,7 @@ except Exception as exc:  # noqa: BLE001 - the SQL may not be written yet
 else:
     POINTS_ERROR = ""
 
-DEFAULT = representative(POINTS, {"up": 6, "down": 3}) if POINTS else []
+DEFAULT = representative(POINTS, {"up": 7, "down": 3}) if POINTS else []
 LONG_ONLY = [p for p in POINTS if p not in DEFAULT]
 # the backend of a killed client aborts its statement within this (PostgreSQL >= 14)
 CHECK_INTERVAL = "-c client_connection_check_interval=200"
@@ -60,7 +60,7 @@ CHECK_INTERVAL = "-c client_connection_check_interval=200"
 def test_enough_kill_points() -> None:
     assert not POINTS_ERROR, POINTS_ERROR
     assert len(POINTS) >= 25, [p.id for p in POINTS]
-    for category in ("transaction", "concurrent", "batch", "final"):
+    for category in ("transaction", "concurrent", "concurrent-aborted", "batch", "final"):
         assert any(p.category == category for p in POINTS if p.direction == "up"), category
     assert sum(p.direction == "down" for p in POINTS) >= 3
 
@@ -85,17 +85,9 @@ def _wait_running(w: World, name: str, point: KillPoint, timeout: float = 10) ->
 
 def kill_at(w: World, name: str, point: KillPoint, tmp: Path) -> tuple[str, str]:
     args = up_args() if point.direction == "up" else down_args()
-    if point.blocker:
-        # the old snapshot is an "application session": preflight would (rightly) refuse
-        args += ["--preflight", "warn"]
     blocker = None
     with PgProxy(w.server.port, decide=point.decider()) as proxy:
         env = cli_env(proxy.url(w.url(name)), PGOPTIONS=CHECK_INTERVAL)
-        if point.blocker:
-            # an old snapshot in this database: a concurrent index build waits for it
-            blocker = psycopg.connect(w.conninfo(name))
-            blocker.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            blocker.execute("SELECT count(*) FROM pg_class")
         run = spawn(migrate_argv(*args), env, tmp, tag=point.id)
         deadline = time.monotonic() + 120
         while not proxy.held.wait(0.05):
@@ -103,11 +95,24 @@ def kill_at(w: World, name: str, point: KillPoint, tmp: Path) -> tuple[str, str]
                 out, err = run.kill()
                 pytest.fail(f"the runner never reached {point.id} (exit {run.proc.returncode})"
                             f"\n--- stdout\n{out[-2000:]}\n--- stderr\n{err[-2000:]}")
+        if point.blocker:
+            # paused just before the build: an old snapshot now, so the build will wait
+            blocker = psycopg.connect(w.conninfo(name))
+            blocker.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            blocker.execute("SELECT count(*) FROM pg_class")
+            proxy.resume()
         if point.mode == "during":
             _wait_running(w, name, point)
         out, err = run.kill()
+        proxy.resume()  # a paused client is dead now: nothing more goes through
+        if point.terminate:
+            query(w.admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                  "WHERE datname = %s AND application_name = 'schemaflow'", (name,))
+            wait_backends_gone(w.admin, name, ignore_pid=blocker.info.backend_pid
+                               if blocker else None)
+            assert invalid_indexes(w.conninfo(name)), "the aborted build left no invalid index"
     if blocker is not None:
-        time.sleep(0.3)  # > client_connection_check_interval: the build notices first
+        time.sleep(0.5)  # > client_connection_check_interval: the build notices first
         blocker.close()
     wait_backends_gone(w.admin, name)
     return out, err

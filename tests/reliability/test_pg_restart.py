@@ -13,8 +13,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
-from conftest import World, _world, down_args, up_args
 from killpoints import KillPoint, enumerate_points
 from pgproxy import PgProxy
 from relsupport import (
@@ -30,6 +30,7 @@ from relsupport import (
     spawn,
     version_state,
 )
+from worlds import World, _world, down_args, up_args
 
 from schemaflow.localpg import LocalPostgres
 
@@ -65,16 +66,14 @@ def test_postgres_crash_mid_apply(own_world: World, point: KillPoint, tmp_path: 
     blocker = None
     args = up_args()
     with PgProxy(w.server.port, decide=point.decider()) as proxy:
+        run = spawn(migrate_argv(*args), cli_env(proxy.url(w.url(name))), tmp_path)
+        assert proxy.held.wait(120), run.kill()
         if point.blocker:
-            import psycopg
-
             blocker = psycopg.connect(admin)
             blocker.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             blocker.execute("SELECT count(*) FROM pg_class")
-            args += ["--preflight", "warn"]
-        run = spawn(migrate_argv(*args), cli_env(proxy.url(w.url(name))), tmp_path)
-        assert proxy.held.wait(120), run.kill()
-        time.sleep(0.2)  # a "during" statement is now running on the server
+            proxy.resume()
+        time.sleep(0.3)  # a "during" statement is now running (or waiting) on the server
         w.server.stop("immediate")
         t0 = time.monotonic()
         rc, out, err = run.wait(timeout=60)

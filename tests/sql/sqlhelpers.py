@@ -27,17 +27,15 @@ ENGINE_TABLES = ("schemaflow_history",)
 
 
 def migrations_dir(tmp: Path, up_text: str | None = None) -> Path:
-    """A migration directory for the CLI: the bundled 000027 (or a modified up file) plus
-    a no-op 000026 standing for DomainFlow's own history, which is not bundled."""
+    """A copy of the bundled migration directory (only 000027: DomainFlow's 1..26 live in its
+    own repository, the engine treats a database version below the first bundled file as
+    its base), optionally with a modified up file."""
     d = tmp / "migrations"
     d.mkdir(parents=True, exist_ok=True)
     for p in MIGRATIONS.glob("000027_*"):
         shutil.copy(p, d / p.name)
     if up_text is not None:
         (d / UP.name).write_text(up_text, encoding="utf-8")
-    for direction in ("up", "down"):
-        (d / f"000026_domainflow_history.{direction}.sql").write_text(
-            "-- DomainFlow's migrations 1..26 live in its own repository\nSELECT 1;\n")
     return d
 
 
@@ -57,10 +55,11 @@ class Crash(Exception):
     """Raised by ``apply_file`` to simulate a process killed between two statements."""
 
 
-def apply_file(db, path: Path | str, *, batch_size: int = 50, crash_after: int | None = None,
+def apply_file(db, path: Path | str, *, batch_size: int | None = 50, crash_after: int | None = None,
                text: str | None = None) -> int:
     """Run a migration file the way the engine's step kinds define it (transaction /
-    no-transaction autocommit / batch until 0 rows), stopping with ``Crash`` after
+    no-transaction autocommit / batch until 0 rows; ``batch_size=None`` leaves
+    schemaflow.batch_size unset, as a plain runner would), stopping with ``Crash`` after
     ``crash_after`` committed units. Returns the number of units run."""
     p = Path(path)
     steps, _ = parse_steps(text if text is not None else p.read_text(), p.name)
@@ -87,8 +86,9 @@ def apply_file(db, path: Path | str, *, batch_size: int = 50, crash_after: int |
             else:
                 while True:
                     with conn.transaction():
-                        conn.execute("SELECT set_config('schemaflow.batch_size', %s, true)",
-                                     (str(batch_size),))
+                        if batch_size is not None:  # None: a runner that knows no batches
+                            conn.execute("SELECT set_config('schemaflow.batch_size', %s, true)",
+                                         (str(batch_size),))
                         n = conn.execute(step.statements[0].text).rowcount
                     tick()
                     if n == 0:

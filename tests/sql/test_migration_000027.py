@@ -210,10 +210,12 @@ def test_up_twice_and_crash_anywhere_converges(db, tmp_path: Path) -> None:
     same_schema(schema0, schema_dump(db))
     same_rows(rows0, checksums(db))
 
-    # and through the CLI: up, force back to 26, up again
+    # and through the CLI: up; up again is a no-op; version set back to 26 by hand (the
+    # engine's `force` only accepts bundled versions), up re-runs the whole file
     mdir = migrations_dir(tmp_path)
     ok(cli(db, "up", "--verify", mdir=mdir))
-    ok(cli(db, "force", "26", mdir=mdir))
+    assert "NoChange" in ok(cli(db, "up", "--verify", "--output", "json", mdir=mdir)).stdout
+    db.query("UPDATE schema_migrations SET version = 26, dirty = false")
     ok(cli(db, "up", "--verify", mdir=mdir))
     assert version(db) == (27, False)
 
@@ -289,3 +291,33 @@ def test_broken_up_fails_verify_naming_that_check(db, tmp_path: Path) -> None:
     assert [f["check"] for f in doc["verification"]["failures"]] == ["architecture_refactor_log_table"], doc
     assert audit_open(db) == [17]
     assert set(run_verify(db)) == {"architecture_refactor_log_table"}
+
+
+def test_without_batch_size_each_batch_step_is_one_pass(db18) -> None:
+    """A runner that does not set schemaflow.batch_size (e.g. a plain psql/golang-migrate
+    style run, statement by statement) gets each batch step done in its first execution."""
+    load(db18, 0.2)
+    apply_file(db18, UP, batch_size=None)
+    assert run_verify(db18) == {}
+    for task, last_block, done in db18.query(
+            "SELECT task, last_block, done FROM schemaflow_archive.m000027_progress ORDER BY 1"):
+        assert done and last_block >= 10**9, (task, last_block)
+
+
+def test_invalid_index_left_by_a_failed_concurrent_build_is_replaced(db18, tmp_path: Path) -> None:
+    """A CREATE INDEX CONCURRENTLY that failed leaves an INVALID index under our name; up
+    (re-)run renames it aside, drops it concurrently and builds a valid one."""
+    load(db18, 0.2)
+    # a failed concurrent build: the unique build fails on duplicates, the index stays, invalid
+    try:
+        db18.query("CREATE UNIQUE INDEX CONCURRENTLY idx_campaign_jobs_status_scheduled_at "
+                   "ON campaign_jobs (status)")
+    except Exception:  # noqa: BLE001 - unique_violation expected
+        pass
+    assert db18.query("SELECT indisvalid FROM pg_index WHERE indexrelid = "
+                      "'idx_campaign_jobs_status_scheduled_at'::regclass") == [(False,)]
+    assert "no_invalid_indexes" in run_verify(db18)
+    ok(cli(db18, "up", "--verify", mdir=migrations_dir(tmp_path)))
+    assert db18.query("SELECT indisvalid, pg_get_indexdef(indexrelid) FROM pg_index WHERE indexrelid = "
+                      "'idx_campaign_jobs_status_scheduled_at'::regclass")[0][0] is True
+    assert db18.query("SELECT count(*) FROM pg_class WHERE relname LIKE '%sf_invalid'")[0][0] == 0

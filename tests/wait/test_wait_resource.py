@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -46,21 +49,29 @@ def test_succeeded_exits_0(kube: KubeApiThread, run_wait) -> None:
     assert "succeeded" in r.stderr and "27" in r.stderr
 
 
-def test_waits_through_progress_then_succeeds(kube: KubeApiThread, run_wait) -> None:
-    """Pending -> Migrating -> Verifying -> Succeeded, changed while wait is watching."""
+def test_waits_through_progress_then_succeeds(kube: KubeApiThread, tmp_path) -> None:
+    """Pending -> Migrating -> Verifying -> Succeeded, each change made only once `wait` has
+    reported the previous phase (so the changes reach it through its watch)."""
     name = fresh_name()
     kube.create(NS, name, status=status("Pending"))
-    timers = [later(0.8, lambda: kube.patch(NS, name, {"status": status("Migrating")})),
-              later(1.4, lambda: kube.patch(NS, name, {"status": status("Verifying")})),
-              later(2.0, lambda: kube.patch(NS, name, {"status": status("Succeeded",
-                                                                         currentVersion=27)}))]
-    r = run_wait(*wait_args(kube, name))
-    for t in timers:
-        t.join()
-    assert r.code == 0, r.stderr
-    assert r.seconds >= 2.0
-    for phase in ("Pending", "Migrating", "Verifying"):
-        assert f"phase {phase}" in r.stderr  # progress lines
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "DATABASE_URL")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "schemaflow", "wait", *wait_args(kube, name, timeout=60)],
+        stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    assert proc.stderr is not None
+    seen = []
+    try:
+        for current, following in (("Pending", "Migrating"), ("Migrating", "Verifying"),
+                                   ("Verifying", "Succeeded")):
+            line = proc.stderr.readline()
+            seen.append(line)
+            assert f"phase {current}" in line, seen
+            kube.patch(NS, name, {"status": status(following, currentVersion=27)})
+        assert proc.wait(30) == 0
+        rest = proc.stderr.read()
+    finally:
+        proc.kill()
+    assert "succeeded: schema at version 27" in rest
 
 
 def test_failed_exits_2_with_reason(kube: KubeApiThread, run_wait) -> None:

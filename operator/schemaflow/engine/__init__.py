@@ -1,0 +1,1 @@
+"""The migration engine: golang-migrate compatible, lock-safe; knows nothing of Kubernetes."""

@@ -142,7 +142,8 @@ def connect(url: str, settings: Settings | None = None, *, connect_timeout: int 
             hint = "check the host, port and database name in DATABASE_URL and that the server is up"
         raise DatabaseUnreachable(f"cannot connect to the database: {text}", hint=hint) from None
     except psycopg.ProgrammingError as exc:
-        raise UsageError(f"DATABASE_URL is not a valid connection string: {redact(str(exc), url)}",
+        text = redact(str(exc).strip(), url)
+        raise UsageError(f"DATABASE_URL is not a valid connection string: {text}",
                          hint="use postgresql://user:password@host:5432/dbname") from None
     session = Session(conn, settings)
     set_timeouts(session)

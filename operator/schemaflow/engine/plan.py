@@ -76,13 +76,14 @@ class Plan:
     migrations: list[dict[str, Any]] = field(default_factory=list)
     changes: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    concurrently: list[str] = field(default_factory=list)  # file:line run without it
+    concurrently: dict[str, list[int]] = field(default_factory=dict)  # file -> lines
 
     def as_dict(self) -> dict[str, Any]:
         notes = list(self.notes)
-        if self.concurrently:
-            notes.append(f"CONCURRENTLY dropped for the dry run at {', '.join(self.concurrently)} "
-                         "(the real run builds those indexes without blocking writes)")
+        for name, lines in self.concurrently.items():
+            notes.append(f"{name}: CONCURRENTLY dropped for the dry run at lines "
+                         f"{', '.join(map(str, lines))} (the real run builds those indexes "
+                         "without blocking writes)")
         return {"migrations": self.migrations, "changes": self.changes, "notes": notes}
 
 
@@ -120,7 +121,7 @@ def dry_run(session: db.Session, migrations: list[Migration], batch_size: int,
     before = snapshot(conn, ignore)
 
     def attempt() -> Snapshot:
-        plan.migrations, plan.notes, plan.concurrently = [], [], []
+        plan.migrations, plan.notes, plan.concurrently = [], [], {}
         with conn.transaction(force_rollback=True):
             for mig in migrations:
                 plan.migrations.append({"version": mig.version, "file": mig.up.path.name,
@@ -141,7 +142,7 @@ def _run(conn: db.Connection, mf: MigrationFile, kind: str, st: Statement, batch
     if kind != "transaction":
         rewritten = _CONCURRENTLY.sub(r"\1", text, count=1)
         if rewritten != text:
-            plan.concurrently.append(mf.where(st.line))
+            plan.concurrently.setdefault(mf.path.name, []).append(st.line)
             text = rewritten
     try:
         if kind == "batch":
@@ -149,8 +150,9 @@ def _run(conn: db.Connection, mf: MigrationFile, kind: str, st: Statement, batch
             batches = rows = 0
             while (count := conn.execute(text).rowcount) > 0:
                 batches, rows = batches + 1, rows + count
-            plan.notes.append(f"{mf.where(st.line)}: batch step would change {rows} rows in "
-                              f"{batches} batches of {batch_size}")
+            if rows:
+                plan.notes.append(f"{mf.where(st.line)}: batch step would change {rows} rows "
+                                  f"in {batches} batches of {batch_size}")
         else:
             conn.execute(text)
     except db.Error as exc:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -202,7 +203,9 @@ class Runner:
         new_version = mig.version if direction == "up" else self.version_before(mig.version)
         started = datetime.now(UTC)
         t0 = time.monotonic()
-        kinds = "one transaction" if mf.transactional else ", ".join(s.kind for s in mf.steps)
+        counts = Counter(s.kind for s in mf.steps)
+        kinds = ("one transaction" if mf.transactional else
+                 f"{len(mf.steps)} steps: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
         self.session.progress(f"{direction} {mf.path.name} ({kinds})")
         if mf.transactional:
             self._apply_transactional(mig, mf, direction, new_version, current, started)

@@ -19,21 +19,30 @@ from typing import Any
 from schemaflow.engine.db import Connection, sql
 
 NIL_VERSION = -1
+DEFAULT_TABLE = "schema_migrations"
 HISTORY_TABLE = "schemaflow_history"
 
 
 @dataclass(frozen=True)
 class VersionTable:
     schema: str
-    table: str = "schema_migrations"
+    table: str = DEFAULT_TABLE
 
     @property
     def ident(self) -> sql.Composable:
         return sql.Identifier(self.schema, self.table)
 
     @property
+    def history_name(self) -> str:
+        """``schemaflow_history``, or ``<table>_schemaflow_history`` for a custom version
+        table, so two version tables in one schema never share a history."""
+        if self.table == DEFAULT_TABLE:
+            return HISTORY_TABLE
+        return f"{self.table[:63 - len(HISTORY_TABLE) - 1]}_{HISTORY_TABLE}"
+
+    @property
     def history(self) -> sql.Composable:
-        return sql.Identifier(self.schema, HISTORY_TABLE)
+        return sql.Identifier(self.schema, self.history_name)
 
 
 @dataclass(frozen=True)

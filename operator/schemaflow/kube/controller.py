@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ EXIT_REASONS = {
     errors.EXIT_UNREACHABLE: "DatabaseUnreachable",
 }
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+log = logging.getLogger("schemaflow.operator")
 
 
 class EventSink(Protocol):
@@ -56,6 +58,8 @@ class OperatorContext:
     default_image: str
     bundled_versions: Callable[[], Sequence[int]]
     pod_problem_timeout: float = 300.0
+    retry_delay: float = 5.0  # first retry after an unreachable database; doubles, capped
+    retry_max_delay: float = 300.0
     # Transitions already announced (Event + metrics) by this process: a stale body that makes
     # the same decision twice must not count or announce it twice.
     announced: set[str] = field(default_factory=set)
@@ -160,7 +164,7 @@ def _run_fields(view: JobView, last: Mapping[str, Any]) -> dict[str, Any]:
     for src, dst in (("durationSeconds", "durationSeconds"), ("lockWaitSeconds", "lockWaitSeconds")):
         if isinstance(report.get(src), int | float):
             run[dst] = float(report[src])
-    fields: dict[str, Any] = {"lastRun": run}
+    fields: dict[str, Any] = {"lastRun": run, "retry": None}
     for src, dst in (("toVersion", "currentVersion"), ("dirty", "dirty")):
         if src in report and report[src] is not None:
             fields[dst] = report[src]
@@ -200,8 +204,11 @@ class Reconciler:
     async def step(self) -> dict[str, Any]:
         """Advance by one decision; returns the merge patch for ``status`` (maybe empty)."""
         last = self.status.get("lastRun") or {}
+        retry = self.status.get("retry") or {}
         if last.get("job") and not last.get("finished"):
             decision = await self._follow(last)
+        elif retry.get("after") and retry.get("generation") == self.generation:
+            decision = await self._retry(retry)
         else:
             decision = await self._maybe_start()
         if decision is None:
@@ -214,12 +221,15 @@ class Reconciler:
         if key not in self.ctx.announced:
             self.ctx.announced.add(key)
             decision.record()
-            self.emit(decision.outcome.warning, decision.outcome.reason, decision.outcome.message)
+            outcome = decision.outcome
+            self.emit(outcome.warning, outcome.reason, outcome.message)
+            log.log(logging.WARNING if outcome.warning else logging.INFO, "%s/%s: %s: %s",
+                    self.namespace, self.name, outcome.reason, outcome.message)
         self._export_gauges(new)
         return merge_patch(self.status, new)
 
     def _export_gauges(self, status: Mapping[str, Any]) -> None:
-        if status.get("phase"):
+        if status.get("phase") in set(Phase):
             self.ctx.metrics.set_phase(self.namespace, self.name, Phase(status["phase"]))
         if isinstance(status.get("currentVersion"), int):
             self.ctx.metrics.set_version(self.namespace, self.name, status["currentVersion"])
@@ -268,7 +278,16 @@ class Reconciler:
                                         direction=direction, target=target, spec=spec,
                                         default_image=self.ctx.default_image)
         job = manifest["metadata"]["name"]
-        await self.ctx.client.create(jobs_path(self.namespace), manifest)  # exists: same run
+        if await self.ctx.client.create(jobs_path(self.namespace), manifest) is None:
+            existing = await self.ctx.client.get(jobs_path(self.namespace, job))
+            owners = [ref.get("uid") for ref in
+                      ((existing or {}).get("metadata") or {}).get("ownerReferences") or []]
+            if self.uid not in owners:  # an earlier resource of this name: its Job is going
+                message = (f"Job {job} of an earlier SchemaMigration named {self.name} is "
+                           "still being deleted; the run starts once it is gone")
+                outcome = Outcome(Phase.PENDING, "WaitingForOldJob", message,
+                                  conditions=running_conditions(Phase.PENDING, message))
+                return Decision(outcome, run_generation, f"{job}/foreign")
         last_run = {"job": job, "direction": direction, "started": now_iso()}
         if direction == "up":
             message = f"Job {job} created to migrate to version {target}"
@@ -276,9 +295,9 @@ class Reconciler:
                               conditions=running_conditions(Phase.PENDING, message),
                               fields={"runGeneration": run_generation, "targetVersion": target,
                                       "lastRun": last_run, "podProblemSince": None,
-                                      "verification": None})
+                                      "verification": None, "retry": None})
         else:
-            message = (f"verification failed; Job {job} created to roll back to version {target}")
+            message = f"Job {job} created to roll back to version {target}"
             outcome = Outcome(Phase.ROLLING_BACK, "RollingBack", message, warning=True,
                               conditions=running_conditions(Phase.ROLLING_BACK, message)
                               | {"RolledBack": ("False", "RollingBack", message)},
@@ -299,6 +318,8 @@ class Reconciler:
                                 "`schemaflow migrate status`, then change the spec to retry")
         if not view.finished:
             return await self._in_flight(job, direction, run_gen, view)
+        if view.exit_code == errors.EXIT_UNREACHABLE:
+            return await self._schedule_retry(job, direction, run_gen, view, last)
         if direction == "down":
             return self._down_finished(job, run_gen, view, last)
         return await self._up_finished(job, run_gen, view, last)
@@ -335,6 +356,49 @@ class Reconciler:
                           fields={"podProblemSince": None})
         return Decision(outcome, run_gen, f"{job}/{phase.value}")
 
+    async def _schedule_retry(self, job: str, direction: str, run_gen: int, view: JobView,
+                              last: Mapping[str, Any]) -> Decision:
+        """Exit 6 (database unreachable, credentials refused) changed nothing and may pass:
+        the same step runs again later, with a doubling delay, in a Job of the same name."""
+        attempt = int((self.status.get("retry") or {}).get("attempt") or 0) + 1
+        delay = min(self.ctx.retry_delay * 2 ** (attempt - 1), self.ctx.retry_max_delay)
+        await self.ctx.client.delete(jobs_path(self.namespace, job))
+        target = (self.status.get("targetVersion") if direction == "up"
+                  else self.status.get("fromVersion"))
+        after = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=delay)
+        phase = Phase.PENDING if direction == "up" else Phase.ROLLING_BACK
+        message = (f"{view.error_text()}; Job {job} will run again in {delay:g}s "
+                   f"(attempt {attempt + 1})")
+        fields = _run_fields(view, last)
+        fields["retry"] = {"generation": run_gen, "attempt": attempt, "direction": direction,
+                           "target": target if isinstance(target, int) else 0,
+                           "after": after.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        outcome = Outcome(phase, view.reason, message, warning=True, fields=fields,
+                          conditions={"Ready": ("False", view.reason, message),
+                                      "Progressing": ("True", "Retrying", message)})
+        duration = float(fields["lastRun"].get("durationSeconds") or 0.0)
+
+        def record() -> None:
+            self.ctx.metrics.failed(self.namespace, self.name, phase, view.reason)
+            self.ctx.metrics.run_finished(self.namespace, self.name, direction,
+                                          str(fields["lastRun"]["result"]), duration)
+
+        return Decision(outcome, run_gen, f"{job}/retry{attempt}", record=record)
+
+    async def _retry(self, retry: Mapping[str, Any]) -> Decision | None:
+        if time.time() < _epoch(str(retry["after"])):
+            return None
+        try:
+            spec = parse_spec(self.body.get("spec"), self.ctx.bundled_versions())
+        except SpecError as exc:
+            return self._invalid(str(exc))
+        decision = await self._start(spec, str(retry["direction"]), int(retry["target"]),
+                                     int(retry["generation"]))
+        if "lastRun" in decision.outcome.fields:
+            decision.outcome.fields["retry"] = {**retry, "after": None}
+            decision.key += f"/retry{retry.get('attempt')}"
+        return decision
+
     def _failed(self, job: str, run_gen: int, reason: str, phase: Phase, message: str,
                 fields: Mapping[str, Any] | None = None,
                 view: JobView | None = None) -> Decision:
@@ -344,7 +408,7 @@ class Reconciler:
             conditions["Applied"] = ("False", reason, message)
         else:
             conditions["RolledBack"] = ("False", reason, message)
-        all_fields = {"podProblemSince": None, **(fields or {})}
+        all_fields = {"podProblemSince": None, "retry": None, **(fields or {})}
         last = dict(all_fields.get("lastRun") or self.status.get("lastRun") or {})
         last.setdefault("finished", now_iso())
         last.setdefault("result", reason)

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,25 @@ if TYPE_CHECKING:
     from schemaflow.kube.client import Connection
 
 DEFAULT_IMAGE = "ghcr.io/domainflow/schemaflow:0.1.0"
+# kopf logs whole object bodies at debug level; a spec carrying a credential by mistake
+# (a URL or a "password" field the CRD would prune) must not reach the logs through it.
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@'\"]*:)[^\s@'\"]*(?=@)", re.I)
+_KEY_PASSWORD = re.compile(r"""(['"]?\b(?:password|passwd|pwd)['"]?\s*[:=]\s*)('[^']*'|"[^"]*"|[^\s,}]+)""",
+                           re.I)
+
+
+class RedactingFilter(logging.Filter):
+    """Replaces passwords in kopf's log records (URLs and password fields)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = _KEY_PASSWORD.sub(r"\1'***'", _URL_PASSWORD.sub(r"\1***", message))
+        if clean != message:
+            record.msg, record.args = clean, ()
+        return True
+
+
+REDACTED_LOGGERS = ("kopf.objects", "kopf.activities.authentication")
 
 
 @dataclass
@@ -36,6 +56,7 @@ class OperatorOptions:
     job_image: str = DEFAULT_IMAGE
     interval: float = 5.0
     pod_problem_timeout: float = 300.0
+    retry_delay: float = 5.0
     watch_timeout: float = 300.0
     bundled_versions: Callable[[], Sequence[int]] | None = None
     extra_settings: dict[str, Any] = field(default_factory=dict)
@@ -57,6 +78,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="seconds between reconciliations of each SchemaMigration")
     parser.add_argument("--pod-problem-timeout", type=float, default=300.0,
                         help="seconds a Job's pod may stay unable to start before the run fails")
+    parser.add_argument("--retry-delay", type=float, default=5.0,
+                        help="seconds before re-running a Job that found the database "
+                        "unreachable (doubles per attempt, at most 300)")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
 
 
@@ -126,9 +150,13 @@ async def serve(options: OperatorOptions, connection: Connection, login: Callabl
     ctx = OperatorContext(client=client, metrics=Metrics(registry),
                           default_image=options.job_image,
                           bundled_versions=options.bundled_versions or bundled_versions,
-                          pod_problem_timeout=options.pod_problem_timeout)
+                          pod_problem_timeout=options.pod_problem_timeout,
+                          retry_delay=options.retry_delay)
     kopf_registry = kopf.OperatorRegistry()
     handlers.register(kopf_registry, ctx, interval=options.interval, login=login)
+    redacting = RedactingFilter()
+    for name in REDACTED_LOGGERS:
+        logging.getLogger(name).addFilter(redacting)
     runner = None
     if options.metrics_port:
         runner = await _metrics_server(registry, options.metrics_host, options.metrics_port)
@@ -139,6 +167,8 @@ async def serve(options: OperatorOptions, connection: Connection, login: Callabl
             liveness_endpoint=options.liveness, clusterwide=not options.namespaces,
             namespaces=list(options.namespaces), stop_flag=stop_flag, ready_flag=ready_flag)
     finally:
+        for name in REDACTED_LOGGERS:
+            logging.getLogger(name).removeFilter(redacting)
         if runner is not None:
             await runner.cleanup()
         await client.close()
@@ -151,9 +181,13 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        # kopf logs every timer run at INFO; transitions are logged by schemaflow.operator.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+        logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     options = OperatorOptions(
         namespaces=tuple(args.namespaces), peering=args.peering, liveness=args.liveness,
         metrics_port=args.metrics_port, job_image=args.job_image, interval=args.interval,
-        pod_problem_timeout=args.pod_problem_timeout)
+        pod_problem_timeout=args.pod_problem_timeout, retry_delay=args.retry_delay)
     asyncio.run(serve(options, connection_from_environment(), kopf.login_via_client))
     return 0

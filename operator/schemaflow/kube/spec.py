@@ -17,7 +17,11 @@ DURATION = re.compile(r"^[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h)$")
 CHECK_NAME = re.compile(r"^[a-z0-9_]+$")
 DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+QUANTITY = re.compile(r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|"
+                      r"([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$")
 PREFLIGHT_MODES = ("strict", "warn", "off")
+TOLERATION_OPERATORS = ("Exists", "Equal")
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute", "")
 SOURCE_TYPES = ("bundled", "configMap")
 
 
@@ -78,9 +82,10 @@ def _section(value: Any, path: str, allowed: Collection[str]) -> Mapping[str, An
         return {}
     if not isinstance(value, Mapping):
         raise SpecError(f"{path} must be an object")
-    unknown = sorted(set(value) - set(allowed))
+    unknown = sorted(str(key) for key in set(value) - set(allowed))
     if unknown:
-        raise SpecError(f"unknown field {path}.{unknown[0]}")
+        shown = unknown[0] if len(unknown[0]) <= 40 else unknown[0][:40] + "..."
+        raise SpecError(f"unknown field {path}.{shown}")
     return value
 
 
@@ -101,10 +106,16 @@ def _int(value: Any, path: str, default: int | None, low: int, high: int) -> int
     return number  # type: ignore[no-any-return]
 
 
+def _shown(value: str) -> str:
+    """A user value quoted in a message: short, so a hostile spec cannot flood the status."""
+    return repr(value if len(value) <= 40 else value[:40] + "...")
+
+
 def _duration(value: Any, path: str, default: str) -> str:
     text = _typed(value, str, path, default)
-    if not DURATION.match(text):
-        raise SpecError(f"{path} must be a non-negative duration such as 500ms, 5s or 1m, not {text!r}")
+    if len(text) > 32 or not DURATION.match(text):
+        raise SpecError(f"{path} must be a non-negative duration such as 500ms, 5s or 1m, "
+                        f"not {_shown(text)}")
     return str(text)
 
 
@@ -113,6 +124,13 @@ def _name(value: Any, path: str, pattern: re.Pattern[str] = DNS_NAME) -> str:
     if not text or len(text) > 253 or not pattern.match(text):
         raise SpecError(f"{path} must be set to a valid name")
     return str(text)
+
+
+def _text(value: Any, path: str, max_length: int) -> str | None:
+    text = _typed(value, str, path, None)
+    if text is not None and (not text or len(text) > max_length or "\x00" in text):
+        raise SpecError(f"{path} must be 1 to {max_length} characters")
+    return text  # type: ignore[no-any-return]
 
 
 def _checks(value: Any) -> tuple[ExtraCheck, ...]:
@@ -130,34 +148,74 @@ def _checks(value: Any) -> tuple[ExtraCheck, ...]:
         if not sql.strip() or len(sql) > 16384:
             raise SpecError(f"{path}.sql must be a query of at most 16384 characters")
         description = _typed(item.get("description"), str, f"{path}.description", "")
-        if "\n" in description:
-            raise SpecError(f"{path}.description must be one line")
+        if "\n" in description or len(description) > 512:
+            raise SpecError(f"{path}.description must be one line of at most 512 characters")
         if any(check.name == name for check in checks):
             raise SpecError(f"{path}.name {name!r} is used twice")
         checks.append(ExtraCheck(name=name, sql=sql, description=description))
     return tuple(checks)
 
 
+def _resources(value: Any) -> dict[str, dict[str, Any]]:
+    resources = _section(value, "spec.job.resources", ("requests", "limits"))
+    out: dict[str, dict[str, Any]] = {}
+    for part in ("requests", "limits"):
+        amounts = _typed(resources.get(part), Mapping, f"spec.job.resources.{part}", None)
+        if amounts is None:
+            continue
+        for name, amount in amounts.items():
+            if isinstance(amount, bool) or not isinstance(amount, int | str) or \
+                    not QUANTITY.match(str(amount)) or len(str(name)) > 253:
+                raise SpecError(f"spec.job.resources.{part} has an invalid quantity")
+        out[part] = dict(amounts)
+    return out
+
+
+def _tolerations(value: Any) -> tuple[dict[str, Any], ...]:
+    items = _typed(value, list, "spec.job.tolerations", [])
+    if len(items) > 32:
+        raise SpecError("spec.job.tolerations has more than 32 entries")
+    out = []
+    for index, raw in enumerate(items):
+        path = f"spec.job.tolerations[{index}]"
+        item = _section(raw, path, ("key", "operator", "value", "effect", "tolerationSeconds"))
+        for text in ("key", "value"):
+            if item.get(text) not in (None, ""):
+                _text(item.get(text), f"{path}.{text}", 316)
+        if item.get("operator", "Equal") not in TOLERATION_OPERATORS:
+            raise SpecError(f"{path}.operator must be Exists or Equal")
+        if item.get("effect", "") not in TAINT_EFFECTS:
+            raise SpecError(f"{path}.effect must be NoSchedule, PreferNoSchedule or NoExecute")
+        _int(item.get("tolerationSeconds"), f"{path}.tolerationSeconds", None, 0, 2**63 - 1)
+        out.append(dict(item))
+    return tuple(out)
+
+
+def _node_selector(value: Any) -> dict[str, str]:
+    selector = _typed(value, Mapping, "spec.job.nodeSelector", {})
+    if not all(isinstance(k, str) and isinstance(v, str) and len(k) <= 316 and len(v) <= 63
+               for k, v in selector.items()):
+        raise SpecError("spec.job.nodeSelector must map label names to label values")
+    return dict(selector)
+
+
 def _job(value: Any) -> JobOptions:
     job = _section(value, "spec.job", (
         "image", "imagePullPolicy", "resources", "activeDeadlineSeconds", "serviceAccountName",
         "nodeSelector", "tolerations", "ttlSecondsAfterFinished"))
-    resources = _section(job.get("resources"), "spec.job.resources", ("requests", "limits"))
-    for part in ("requests", "limits"):
-        _typed(resources.get(part), Mapping, f"spec.job.resources.{part}", {})
     policy = _typed(job.get("imagePullPolicy"), str, "spec.job.imagePullPolicy", None)
     if policy is not None and policy not in ("Always", "IfNotPresent", "Never"):
         raise SpecError("spec.job.imagePullPolicy must be Always, IfNotPresent or Never")
     account = job.get("serviceAccountName")
     return JobOptions(
-        image=_typed(job.get("image"), str, "spec.job.image", None) or None,
+        image=_text(job.get("image"), "spec.job.image", 512),
         image_pull_policy=policy,
-        resources=dict(resources),
+        resources=_resources(job.get("resources")),
         active_deadline_seconds=_int(job.get("activeDeadlineSeconds"),
                                      "spec.job.activeDeadlineSeconds", 3600, 1, 604800) or 3600,
         service_account_name=None if account is None else _name(account, "spec.job.serviceAccountName"),
-        node_selector=dict(_typed(job.get("nodeSelector"), Mapping, "spec.job.nodeSelector", {})),
-        tolerations=tuple(_typed(job.get("tolerations"), list, "spec.job.tolerations", [])),
+        node_selector=_node_selector(job.get("nodeSelector")),
+        tolerations=_tolerations(job.get("tolerations")),
         ttl_seconds_after_finished=_int(job.get("ttlSecondsAfterFinished"),
                                         "spec.job.ttlSecondsAfterFinished", 86400, 0, 31536000)
         or 0,
