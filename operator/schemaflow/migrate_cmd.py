@@ -165,6 +165,9 @@ def _text_details(doc: dict[str, Any]) -> list[str]:
     for d in doc.get("drift") or []:
         lines.append(f"  DRIFT {d['file']}: applied {d['appliedChecksum']}, "
                      f"file now {d['fileChecksum']}")
+    if doc.get("recovery"):
+        lines.append(f"  DIRTY: {doc['recovery']['interrupted']}")
+        lines.append(f"  recovery: {doc['recovery']['hint']}")
     plan = doc.get("plan")
     if plan:
         for c in plan["changes"]:
@@ -350,6 +353,9 @@ def _status(args: argparse.Namespace, report: Report) -> None:
         report.details["pending"] = [v for v in source.versions
                                      if state.version is None or v > state.version]
         report.details["drift"] = runner.drift(state)
+        recovery = runner.recovery(state)
+        if recovery is not None:
+            report.details["recovery"] = recovery
 
 
 def _verify_cmd(args: argparse.Namespace, report: Report) -> None:
@@ -385,7 +391,11 @@ def _plan(args: argparse.Namespace, report: Report) -> None:
 
 def _force(args: argparse.Namespace, report: Report) -> None:
     source = load_source(_sql_dirs(args)[0])
-    if args.version != -1:
+    # Like golang-migrate, force records any version; a version above the bundle's lowest
+    # that is not bundled is refused as a likely typo (the base a bundle starts from, such
+    # as DomainFlow's 26, is below it and allowed).
+    if args.version != -1 and args.version not in source.versions \
+            and args.version > min(source.versions, default=args.version):
         source.get(args.version)
     version = None if args.version == -1 else args.version
     report.direction = "force"

@@ -13,7 +13,8 @@
 -- Idempotent (schemaflow:rerunnable): every statement converges when re-run after a crash.
 
 -- schemaflow:step transaction
-SET LOCAL lock_timeout = '3s';
+-- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
+SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
 CREATE SCHEMA IF NOT EXISTS schemaflow_archive;
 CREATE TABLE IF NOT EXISTS schemaflow_archive.m000027_changes (
     kind text NOT NULL, name text NOT NULL, created_by_up boolean NOT NULL,
@@ -122,7 +123,8 @@ DROP INDEX CONCURRENTLY IF EXISTS idx_campaigns_status_sf_drop;
 -- schemaflow:step transaction
 -- 2. triggers and their function (22), CHECK and foreign-key constraints (21, 23, 1, 2),
 --    NOT NULL (1, 2) and backfills of columns that existed before up.
-SET LOCAL lock_timeout = '3s';
+-- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
+SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
 DO $$
 DECLARE
     r record;
@@ -184,7 +186,8 @@ $$;
 
 -- schemaflow:step transaction
 -- 3. (mismatch 23) original status values back, where the row still holds what up wrote
-SET LOCAL lock_timeout = '3s';
+-- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
+SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
 UPDATE campaigns t SET status = s.old_status
 FROM schemaflow_archive.m000027_status s
 WHERE s.tbl = 'campaigns' AND s.pk = t.id AND t.status = s.new_status;
@@ -195,7 +198,8 @@ DELETE FROM schemaflow_archive.m000027_status WHERE tbl IN ('campaigns', 'campai
 
 -- schemaflow:step transaction
 -- 4. (mismatches 11, 12, 14-19) tables up created: rows archived, table dropped
-SET LOCAL lock_timeout = '3s';
+-- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
+SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
 DO $$
 DECLARE
     t text;
@@ -215,28 +219,34 @@ $$;
 -- schemaflow:step transaction
 -- 5. (mismatches 1, 2, 3, 7-10, 13) columns up created: values archived, column dropped;
 --    one table per transaction
-SET LOCAL lock_timeout = '3s';
+-- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
+SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
 SELECT schemaflow_archive.m000027_drop_new_columns('domain_generation_campaign_params', 'campaign_id');
 
 -- schemaflow:step transaction
-SET LOCAL lock_timeout = '3s';
+-- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
+SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
 SELECT schemaflow_archive.m000027_drop_new_columns('campaign_jobs', 'id');
 
 -- schemaflow:step transaction
-SET LOCAL lock_timeout = '3s';
+-- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
+SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
 SELECT schemaflow_archive.m000027_drop_new_columns('dns_validation_results', 'id');
 
 -- schemaflow:step transaction
-SET LOCAL lock_timeout = '3s';
+-- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
+SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
 SELECT schemaflow_archive.m000027_drop_new_columns('http_keyword_results', 'id');
 
 -- schemaflow:step transaction
-SET LOCAL lock_timeout = '3s';
+-- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
+SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
 SELECT schemaflow_archive.m000027_drop_new_columns('security_events', 'id');
 
 -- schemaflow:step transaction
 -- 6. (mismatches 4, 5, 6) the old column names of campaign_jobs
-SET LOCAL lock_timeout = '3s';
+-- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
+SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
 DO $$
 DECLARE
     r record;
@@ -257,7 +267,8 @@ $$;
 
 -- schemaflow:step transaction
 -- 7. (mismatch 21) orphaned rows back, in the shape the table has again
-SET LOCAL lock_timeout = '3s';
+-- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
+SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
 INSERT INTO dns_validation_results
 SELECT p.* FROM schemaflow_archive.m000027_rows r,
      jsonb_populate_record(NULL::dns_validation_results, r.row_data) AS p
@@ -279,7 +290,8 @@ DELETE FROM schemaflow_archive.m000027_rows WHERE tbl = 'campaign_jobs';
 
 -- schemaflow:step transaction
 -- 8. forget what up did (the archives of new data stay for the next up)
-SET LOCAL lock_timeout = '3s';
+-- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
+SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
 DELETE FROM schemaflow_archive.m000027_changes;
 DELETE FROM schemaflow_archive.m000027_progress;
 DELETE FROM schemaflow_archive.m000027_value_map;

@@ -23,7 +23,8 @@
 
 -- schemaflow:step transaction
 -- 1. bookkeeping: the archive schema, the change log and catalog helpers
-SET LOCAL lock_timeout = '3s';
+-- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
+SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
 CREATE SCHEMA IF NOT EXISTS schemaflow_archive;
 CREATE TABLE IF NOT EXISTS schemaflow_archive.m000027_changes (
     kind          text NOT NULL,          -- column, table, index, constraint, not_null, rename, trigger, function, column_default
@@ -169,7 +170,8 @@ $$;
 -- schemaflow:step transaction
 -- 2. (mismatch 21) foreign keys to campaigns, NOT VALID: new orphans are refused from now
 --    on; existing ones are archived below, then the keys are validated.
-SET LOCAL lock_timeout = '3s';
+-- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
+SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
 DO $$
 DECLARE
     fk record;
@@ -277,7 +279,8 @@ ON CONFLICT (task) DO UPDATE SET last_block = excluded.last_block;
 -- schemaflow:step transaction
 -- 6. orphan catch-up, then (mismatches 4, 5, 6) metadata-only renames of campaign_jobs columns; skipped where the
 --    new name already exists (aligned database).
-SET LOCAL lock_timeout = '3s';
+-- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
+SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
 -- catch-up: an orphan moved behind the block cursor by a concurrent update
 WITH b AS (
     SELECT t.id, to_jsonb(t) AS row_data FROM dns_validation_results t
@@ -329,7 +332,8 @@ $$;
 -- 7. (mismatches 1, 2, 3, 7, 8, 9, 10, 13) new columns: nullable, no default, so no rewrite
 --    and no scan. The two timestamps of domain_generation_campaign_params get DEFAULT now()
 --    (for new rows only: existing rows stay NULL and are backfilled below) when up created them.
-SET LOCAL lock_timeout = '3s';
+-- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
+SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
 SELECT schemaflow_archive.m000027_record_column('domain_generation_campaign_params', 'created_at');
 SELECT schemaflow_archive.m000027_record_column('domain_generation_campaign_params', 'updated_at');
 ALTER TABLE domain_generation_campaign_params
@@ -381,7 +385,8 @@ ALTER TABLE security_events
 
 -- schemaflow:step transaction
 -- 8. (mismatches 11, 12, 14-19) new tables; rows a previous down archived are put back.
-SET LOCAL lock_timeout = '3s';
+-- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
+SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
 SELECT schemaflow_archive.m000027_record_table('keyword_rules');
 CREATE TABLE IF NOT EXISTS keyword_rules (
     id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -642,7 +647,8 @@ FROM b WHERE p.campaign_id = b.campaign_id;
 -- 11. (mismatches 9, 23) the value rewrites this database accepts: the derived
 --     business_status of DNS results, and the status normalisation of campaigns and jobs.
 --     A candidate is kept only if the column's existing constraints accept it.
-SET LOCAL lock_timeout = '3s';
+-- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
+SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
 DELETE FROM schemaflow_archive.m000027_value_map;
 INSERT INTO schemaflow_archive.m000027_value_map (tbl, col, old_value, new_value)
 SELECT 'dns_validation_results', 'business_status', v.old_value, v.new_value
@@ -745,7 +751,8 @@ ON CONFLICT (task) DO UPDATE SET last_block = excluded.last_block;
 -- 15. catch up on rows written behind the block cursor while the batches ran (old
 --     application code still inserting), mark the passes done, then add the NOT VALID
 --     CHECKs: NOT NULL timestamps (mismatches 1, 2) and the status sets (mismatch 23).
-SET LOCAL lock_timeout = '3s';
+-- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
+SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
 INSERT INTO schemaflow_archive.m000027_backfill (tbl, col, pk)
 SELECT 'dns_validation_results', 'business_status', t.id
 FROM dns_validation_results t
@@ -859,7 +866,8 @@ $$;
 -- schemaflow:step transaction
 -- 17. (mismatches 1, 2) SET NOT NULL, proven by the validated CHECK (no scan), then the
 --     helper CHECK goes.
-SET LOCAL lock_timeout = '3s';
+-- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
+SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
 DO $$
 DECLARE
     r record;
@@ -880,7 +888,8 @@ $$;
 -- schemaflow:step transaction
 -- 18. (mismatch 20) record the indexes before building them; an invalid index left by a
 --     crashed concurrent build of ours is renamed aside (dropped concurrently below).
-SET LOCAL lock_timeout = '3s';
+-- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
+SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
 DO $$
 DECLARE
     i text;
@@ -933,7 +942,8 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_campaigns_status ON campaigns (statu
 -- 20. (mismatch 22) updated_at maintained by a BEFORE UPDATE trigger on every table that has
 --     the column (after the data changes above, which therefore did not touch updated_at).
 --     Tables that already have an updated_at trigger of their own keep it.
-SET LOCAL lock_timeout = '3s';
+-- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
+SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
 DO $$
 DECLARE
     t text;

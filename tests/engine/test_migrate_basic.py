@@ -140,6 +140,15 @@ def test_bundle_starting_above_the_database(db: Database, tmp_path: Path, migrat
     assert r.rc == 5
     assert "`schemaflow migrate force 27`" in r.err
     assert "`schemaflow migrate force <the version before 27>`" in r.err
+    # status shows the same way out before anything is re-run
+    r = migrate(db.url, "status", *d)
+    assert r.rc == 0 and "DIRTY:" in r.out and "`schemaflow migrate force 27`" in r.out
+    assert migrate(db.url, "status", *d, "--output", "json").json()["recovery"]["hint"]
+    # the base below the bundle is a valid force target; a typo above it is not
+    assert migrate(db.url, "force", *d, "26").rc == 0
+    assert version_rows(db) == [(26, False)]
+    r = migrate(db.url, "force", *d, "270")
+    assert r.rc == 1 and "270 does not exist" in r.err and version_rows(db) == [(26, False)]
 
 
 def test_concurrent_index_outside_marker_says_how_to_fix(db: Database, tmp_path: Path,

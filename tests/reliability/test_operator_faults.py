@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import sys
 import time
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ from killpoints import KillPoint, enumerate_points  # noqa: E402
 from pgproxy import PgProxy  # noqa: E402
 from relsupport import (  # noqa: E402
     MIGRATIONS,
+    SECRET,
     SQL_DIR,
     cli_env,
     diff_prints,
@@ -73,8 +75,9 @@ def _batch_point() -> KillPoint:
 
 class Rig:
     def __init__(self, world: World, name: str, proxy: PgProxy, api: ApiThread,
-                 options: OperatorOptions) -> None:
+                 options: OperatorOptions, logs: LogCapture) -> None:
         self.world, self.name, self.proxy, self.api, self.options = world, name, proxy, api, options
+        self.logs = logs
         self.operators: list[OperatorThread] = []
 
     @property
@@ -128,7 +131,7 @@ def rig(world18: World, tmp_path: Path, request: pytest.FixtureRequest) -> Itera
     with PgProxy(world18.server.port, decide=decide or (lambda t, i: "pass")) as proxy:
         api = ApiThread(work, SQL_DIR)
         api.secret(SECRET_NAME, {SECRET_KEY: proxy.url(world18.url(name))})
-        r = Rig(world18, name, proxy, api, options)
+        r = Rig(world18, name, proxy, api, options, logs)
         try:
             yield r
             CHECKS.check_sent(api)
@@ -241,8 +244,9 @@ def test_hostile_specs_become_invalid_spec_conditions(rig: Rig) -> None:
     gets: the operator must refuse each spec with an InvalidSpec condition, and no Job."""
     rig.start_operator()
     names = []
+    inline = "InlinePw4Kq8Zt"  # stands in for the password in the inline-credential cases
     for i, case in enumerate(PARSER_REFUSED):
-        obj = build(case)
+        obj = json.loads(json.dumps(build(case)).replace(SECRET, inline))
         obj["metadata"] = {"name": f"bad{i}", "namespace": "apps"}
         if "spec" not in obj:
             continue  # the emulator needs a spec to store; the CRD rejects it anyway
@@ -264,6 +268,11 @@ def test_hostile_specs_become_invalid_spec_conditions(rig: Rig) -> None:
         assert len(status.get("message") or "") <= 1024, (case_id, len(status["message"]))
     assert rig.jobs_created() == []
     assert len(names) >= 40, len(names)
+    # an inline credential, refused, is not repeated anywhere the operator writes
+    for name, case_id in names:
+        assert inline not in json.dumps(rig.status(name)), case_id
+    assert not [e for n, _ in names for e in rig.api.events(n) if inline in str(e)]
+    assert not [line for line in rig.logs.lines if inline in line]
     # and nothing touched the database
     assert version_state(rig.admin) == (26, False)
 

@@ -24,12 +24,17 @@ TIMEOUT_REASON = ("statement_timeout is the runner's (--statement-timeout / "
                   "spec.safety.statementTimeout); a fixed one in the file would cancel "
                   "legitimately long CONCURRENTLY builds and VALIDATEs on big tables. "
                   "lock_timeout is set at the start of every transactional step.")
+LOCK_REASON = ("lock_timeout is set by set_config('lock_timeout', '3s', true) only when the "
+               "session has none, so the runner's --lock-timeout (spec.safety.lockTimeout) wins "
+               "and plain psql still gets 3s; squawk does not recognise set_config.")
 INT_REASON = "bounded small value (score, weight, milliseconds, instance count), never an id or counter"
 
 # (file, rule, statement line as written) -> reason
 ACCEPTED: dict[tuple[str, str, str], str] = {
     ("down", "require-statement-timeout", "CREATE SCHEMA IF NOT EXISTS schemaflow_archive;"): TIMEOUT_REASON,
     ("up", "require-statement-timeout", "CREATE SCHEMA IF NOT EXISTS schemaflow_archive;"): TIMEOUT_REASON,
+    ("down", "require-lock-timeout", "CREATE SCHEMA IF NOT EXISTS schemaflow_archive;"): LOCK_REASON,
+    ("up", "require-lock-timeout", "CREATE SCHEMA IF NOT EXISTS schemaflow_archive;"): LOCK_REASON,
     ("up", "prefer-bigint-over-int", "ADD COLUMN IF NOT EXISTS risk_score integer,"): INT_REASON + " (0-100)",
     ("up", "prefer-bigint-over-int", "context_chars     integer NOT NULL DEFAULT 0 CHECK (context_chars >= 0),"): INT_REASON,
     ("up", "prefer-bigint-over-int", "weight    integer NOT NULL DEFAULT 1 CHECK (weight > 0),"): INT_REASON,

@@ -142,6 +142,15 @@ class Runner:
         raise DirtyDatabase(f"the database is dirty at version {show(state.version)}: "
                             f"{self._interrupted(run, state)}", hint=self._dirty_hint(state, run))
 
+    def recovery(self, state: State) -> dict[str, str] | None:
+        """For a dirty database: what was interrupted and the commands that recover it
+        (shown by ``status``, so the way out is visible before anything is re-run)."""
+        if not state.dirty:
+            return None
+        run = last_run(self.conn, self.vt)
+        return {"interrupted": self._interrupted(run, state),
+                "hint": self._dirty_hint(state, run)}
+
     def _interrupted(self, run: dict[str, Any] | None, state: State) -> str:
         if run is None or run["result"] not in ("running", "failed"):
             return "a previous run stopped midway (no schemaflow history: golang-migrate?)"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import os
 import re
@@ -91,6 +92,23 @@ def bundled_versions() -> list[int]:
     return load_source(default_sql_dir() / "migrations").versions
 
 
+def _diffbase_storage() -> kopf.DiffBaseStorage:
+    import kopf
+
+    class SpecFreeDiffBase(kopf.AnnotationsDiffBaseStorage):
+        """kopf's last-handled-configuration annotation without the spec. schemaflow has no
+        on.update handlers (runs follow metadata.generation), so the spec is not needed
+        there, and a spec carrying a credential by mistake (on a server that does not prune
+        unknown fields) must not be copied into an annotation."""
+
+        def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+            essence = super().build(body=body, extra_fields=extra_fields)
+            essence.pop("spec", None)
+            return essence
+
+    return SpecFreeDiffBase(prefix=GROUP, key="last-handled-configuration")
+
+
 def build_settings(options: OperatorOptions) -> kopf.OperatorSettings:
     """kopf's storage, finalizer and peering under schemaflow's own domain from day one."""
     import kopf
@@ -98,8 +116,7 @@ def build_settings(options: OperatorOptions) -> kopf.OperatorSettings:
     settings = kopf.OperatorSettings()
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration")
+    settings.persistence.diffbase_storage = _diffbase_storage()
     settings.peering.standalone = options.peering is None
     settings.peering.mandatory = options.peering is not None
     if options.peering:
@@ -147,9 +164,10 @@ async def serve(options: OperatorOptions, connection: Connection, login: Callabl
 
     registry = CollectorRegistry()
     client = KubeClient(connection)
+    # The image's migrations do not change while it runs: read them once (not per tick).
+    versions = functools.cache(lambda: tuple((options.bundled_versions or bundled_versions)()))
     ctx = OperatorContext(client=client, metrics=Metrics(registry),
-                          default_image=options.job_image,
-                          bundled_versions=options.bundled_versions or bundled_versions,
+                          default_image=options.job_image, bundled_versions=versions,
                           pod_problem_timeout=options.pod_problem_timeout,
                           retry_delay=options.retry_delay)
     kopf_registry = kopf.OperatorRegistry()
