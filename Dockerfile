@@ -41,17 +41,20 @@ RUN printf '%s\n' 'path-exclude=/usr/share/doc/*' 'path-include=/usr/share/doc/*
  && groupadd --system --gid 65532 schemaflow \
  && useradd --system --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin schemaflow
-COPY --from=build /opt/schemaflow/venv /opt/schemaflow/venv
-COPY sql/ /opt/schemaflow/sql/
 ENV PATH=/opt/schemaflow/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     SCHEMAFLOW_SQL_DIR=/opt/schemaflow/sql \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
-# OCI annotations last, so that a new REVISION/CREATED does not invalidate the layers above
-ARG VERSION=0.1.0
-ARG REVISION=unknown
-ARG CREATED=unknown
-ARG BASE_IMAGE
+# numeric, so Kubernetes can verify runAsNonRoot without a passwd lookup
+USER 65532:65532
+WORKDIR /opt/schemaflow
+EXPOSE 8080 9090
+ENTRYPOINT ["schemaflow"]
+CMD ["--help"]
+# what changes with the code comes last: the steps above stay cached
+COPY --from=build /opt/schemaflow/venv /opt/schemaflow/venv
+COPY sql/ /opt/schemaflow/sql/
+ARG VERSION=0.1.0 REVISION=unknown CREATED=unknown BASE_IMAGE
 LABEL org.opencontainers.image.title="schemaflow" \
       org.opencontainers.image.description="PostgreSQL schema migrations on Kubernetes: preflight, apply, verify, automatic rollback" \
       org.opencontainers.image.source="https://github.com/domainflow/schemaflow" \
@@ -61,9 +64,3 @@ LABEL org.opencontainers.image.title="schemaflow" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.base.name="${BASE_IMAGE}"
-# numeric, so Kubernetes can verify runAsNonRoot without a passwd lookup
-USER 65532:65532
-WORKDIR /opt/schemaflow
-EXPOSE 8080 9090
-ENTRYPOINT ["schemaflow"]
-CMD ["--help"]

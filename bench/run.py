@@ -173,23 +173,9 @@ def load_template(pg: Any, scale: float) -> dict[str, Any]:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
     t0 = time.monotonic()
     log(f"loading DomainFlow v26 at scale {scale} into {TEMPLATE} ...")
-    loader = "schemaflow.baseline.load_baseline"
-    try:
-        from schemaflow.baseline import load_baseline  # type: ignore[import-not-found]
-    except ImportError:
-        load_baseline = None
-    if load_baseline is not None:
-        load_baseline(pg.admin_conninfo(TEMPLATE), scale)
-    else:
-        # Work-around until schemaflow.baseline exists: the same two SQL files through psql.
-        loader = "psql sql/baseline/schema.sql + generate.sql (schemaflow.baseline missing)"
-        psql = pg.tool("psql")
-        base = [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", pg.admin_conninfo(TEMPLATE)]
-        subprocess.run([*base, "-f", str(BASELINE_DIR / "schema.sql")], check=True,
-                       capture_output=True, text=True)
-        subprocess.run([*base, "-c", f"SET domainflow.scale = '{float(scale)}'",
-                        "-f", str(BASELINE_DIR / "generate.sql")], check=True,
-                       capture_output=True, text=True)
+    from schemaflow.baseline import load_baseline
+
+    load_baseline(pg.admin_conninfo(TEMPLATE), scale)
     load_s = time.monotonic() - t0
     with admin(pg, TEMPLATE) as conn:
         conn.execute("VACUUM (ANALYZE)")
@@ -199,7 +185,7 @@ def load_template(pg: Any, scale: float) -> dict[str, Any]:
         conn.execute(sql.SQL("ALTER DATABASE {} IS_TEMPLATE true").format(sql.Identifier(TEMPLATE)))
     log(f"template loaded in {load_s:.1f}s (+ VACUUM ANALYZE)")
     return {"loadSeconds": round(load_s, 2), "reused": False, "fingerprint": fp,
-            "loader": loader}
+            "loader": "schemaflow.baseline.load_baseline"}
 
 
 def row_counts(pg: Any, db: str) -> dict[str, int]:

@@ -38,6 +38,7 @@ from typing import Any
 import psycopg
 from psycopg import errors as pgerr
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 # old name -> new name (DomainFlow mismatches 4, 5, 6)
 RENAMES = {"campaign_type": "job_type", "payload": "job_payload", "worker_id": "processing_server_id"}
@@ -201,7 +202,7 @@ class Client(threading.Thread):
                         "VALUES (%s, 'dns_validation', 'queued', %s, now() + interval '1 hour') "
                         "RETURNING id").format(t=self._col("campaign_type"),
                                                p=self._col("payload")),
-                (cid, psycopg.types.json.Jsonb({"bench": self.marker, "seq": self._seq})),
+                (cid, Jsonb({"bench": self.marker, "seq": self._seq})),
             ).fetchone()
         assert row is not None
         self.written.job_ids.append(row[0])
@@ -215,7 +216,7 @@ class Client(threading.Thread):
                 "validation_status, dns_records, attempts, last_checked_at) "
                 "VALUES (%s, %s, %s, %s, 1, now()) RETURNING id",
                 (cid, f"{self.marker}-{self._seq}.example", status,
-                 psycopg.types.json.Jsonb({"A": ["192.0.2.1"]})),
+                 Jsonb({"A": ["192.0.2.1"]})),
             ).fetchone()
         assert row is not None
         self.written.dns_ids.append(row[0])

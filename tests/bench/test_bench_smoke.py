@@ -58,7 +58,7 @@ def test_each_contender_migrated_under_load(quick_result: dict) -> None:
         for w in ("before", "during", "after"):
             assert set(app[w]) == {"ops", "p50Ms", "p99Ms", "maxMs"}
         assert app["maxWriteStallSeconds"] >= 0
-        assert set(app["errors"]) == {"renameImplied", "other", "bySqlstate"}
+        assert set(app["errors"]) == {"renameImplied", "other", "bySqlstate", "byKind"}
         assert c["timeline"] and len(c["timeline"][0]) == 3
 
 

@@ -158,3 +158,25 @@ def test_merge_patch_round_trips() -> None:
     old = {"phase": "Pending", "lastRun": {"job": "a", "finished": "t"}, "gone": 1}
     new = {"phase": "Succeeded", "lastRun": {"job": "a"}, "history": [{"x": 1}]}
     assert merge(old, merge_patch(old, new)) == new
+
+
+def test_kopf_logs_and_annotations_never_carry_a_password() -> None:
+    import logging
+
+    import kopf
+
+    from schemaflow.kube.main import OperatorOptions, RedactingFilter, build_settings
+
+    password = "Pw-3xample"
+    body = {"apiVersion": "schemaflow.domainflow.io/v1alpha1", "kind": "SchemaMigration",
+            "metadata": {"name": "x", "namespace": "ns"},
+            "spec": {"database": {"password": password,
+                                  "url": f"postgresql://u:{password}@db:5432/app"}}}
+    record = logging.LogRecord("kopf.objects", logging.DEBUG, __file__, 1,
+                               "Creation is in progress: %r", (body,), None)
+    RedactingFilter().filter(record)
+    assert password not in record.getMessage() and "'password': '***'" in record.getMessage()
+
+    storage = build_settings(OperatorOptions()).persistence.diffbase_storage
+    essence = storage.build(body=kopf.Body(body))
+    assert "spec" not in essence and password not in str(essence)

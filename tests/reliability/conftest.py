@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from worlds import World, _world  # noqa: E402
+from worlds import World, _world, after_a_round_trip  # noqa: E402
 
 from schemaflow.localpg import LocalPostgres  # noqa: E402
 
@@ -25,3 +25,9 @@ def world(pg_server: LocalPostgres) -> Iterator[World]:
 @pytest.fixture(scope="session")
 def world18(pg18_server: LocalPostgres) -> Iterator[World]:
     yield from _world(pg18_server)
+
+
+@pytest.fixture(scope="session")
+def world_round_trip(pg_server: LocalPostgres) -> Iterator[World]:
+    """v26 after up, writes into the new columns, and down (long scenarios only)."""
+    yield from _world(pg_server, after_a_round_trip)

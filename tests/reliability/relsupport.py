@@ -23,7 +23,6 @@ SQL_DIR = REPO / "sql"
 MIGRATIONS = SQL_DIR / "migrations"
 SECRET = "SfSecretPw7Qz9Xv"  # tests/conftest.py's SECRET_PASSWORD
 PY = sys.executable
-TARGET, PREVIOUS = 27, 26
 BASELINE_TABLES_SCHEMA = "public"
 ARCHIVE_SCHEMA = "schemaflow_archive"
 ENGINE_TABLES = {"schema_migrations", "schemaflow_history"}
@@ -140,11 +139,6 @@ def wait_backends_gone(admin_postgres: str, dbname: str, timeout: float = 60,
                  "left(query, 80) FROM pg_stat_activity WHERE datname = %s "
                  "AND pid <> pg_backend_pid()", (dbname,))
     raise TimeoutError(f"backends of {dbname} still alive after {timeout}s: {left}")
-
-
-def terminate_backends(admin_postgres: str, dbname: str) -> None:
-    query(admin_postgres, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-          "WHERE datname = %s AND pid <> pg_backend_pid()", (dbname,))
 
 
 def create_from_template(admin_postgres: str, name: str, template: str) -> None:

@@ -4,12 +4,13 @@ For each point (see killpoints.py) on a copy of DomainFlow v26 (or v27 for the d
 migration), the runner (``python -m schemaflow migrate up|down``) is started through a
 protocol-aware proxy that stops it at exactly that statement, and SIGKILLed. Then:
 
-1. the database is at 26, at 27, or dirty; when dirty, ``migrate status`` says so and
-   prints a recovery;
+1. the database is at 26, at 27, or dirty; when dirty, ``migrate status`` says so (and
+   prints the recovery: test_status_prints_the_recovery_when_dirty);
 2. the recovery (re-running the same direction: 000027 is rerunnable) converges; for an
    up point to 27 with every verification check passing;
 3. every table (DomainFlow's and the archive) equals the result of a clean, uninterrupted
-   run (up to the columns whose values differ between two clean runs: timestamps);
+   run (up to the columns whose values differ between two clean runs: timestamps; and two
+   bookkeeping tables, see worlds.DERIVED_TABLES);
 4. no invalid index is left behind;
 5. the down migration then brings back exactly v26 as loaded (0 rows lost), and for a
    down point, ``up --verify`` reaches 27 again;
@@ -24,6 +25,7 @@ import time
 from pathlib import Path
 
 import psycopg
+import psycopg.sql
 import pytest
 from killpoints import KillPoint, enumerate_points, representative
 from pgproxy import PgProxy
@@ -53,7 +55,8 @@ else:
 
 DEFAULT = representative(POINTS, {"up": 7, "down": 3}) if POINTS else []
 LONG_ONLY = [p for p in POINTS if p not in DEFAULT]
-# the backend of a killed client aborts its statement within this (PostgreSQL >= 14)
+# a killed client's backend notices within this and aborts a running statement (not a lock
+# wait: a concurrent build waiting for a snapshot finishes once the snapshot goes)
 CHECK_INTERVAL = "-c client_connection_check_interval=200"
 
 
@@ -118,7 +121,24 @@ def kill_at(w: World, name: str, point: KillPoint, tmp: Path) -> tuple[str, str]
     return out, err
 
 
+def _row_differences(w: World, expected: str, got: str, tables: list[str]) -> list[str]:
+    out = []
+    for table in tables[:3]:
+        schema, rel = table.split(".", 1)
+        q = psycopg.sql.SQL("SELECT t::text FROM {} t ORDER BY 1").format(
+            psycopg.sql.Identifier(schema, rel))
+        a = {r[0] for r in query(w.conninfo(expected), q)}
+        b = {r[0] for r in query(w.conninfo(got), q)}
+        out.append(f"{table}: expected only {sorted(a - b)[:2]}, got only {sorted(b - a)[:2]}")
+    return out
+
+
 def check_point(w: World, point: KillPoint, tmp: Path) -> None:
+    if point.direction == "up" and not point.contains:
+        sent = w.up_trace.get(point.text.strip(), 0)
+        if sent < point.occurrence:
+            pytest.skip(f"a clean up sends this statement {sent} time(s) on this data: "
+                        f"occurrence {point.occurrence} does not exist")
     name = w.fresh(26 if point.direction == "up" else 27)
     url, admin = w.url(name), w.conninfo(name)
     env = cli_env(url)
@@ -130,12 +150,9 @@ def check_point(w: World, point: KillPoint, tmp: Path) -> None:
     assert state in allowed, f"{point.id}: state {state}"
     status = migrate(env, "status")
     outputs.append(status.output)
-    problems = []  # reported at the end, so the rest of the scenario is still checked
     if state[1]:
-        if "dirty" not in status.output.lower():
-            problems.append(f"status does not say dirty:\n{status}")
-        if "schemaflow migrate" not in status.output:
-            problems.append(f"`migrate status` prints no recovery for the dirty state:\n{status}")
+        assert "dirty" in status.output.lower(), f"status does not say dirty:\n{status}"
+        # that it also prints the recovery: test_status_prints_the_recovery_when_dirty
 
     # 2. the recovery converges
     if point.direction == "up":
@@ -162,6 +179,8 @@ def check_point(w: World, point: KillPoint, tmp: Path) -> None:
     assert version_state(admin) == (26, False)
     lost = rows_lost(w.v26, after)
     diff = diff_prints(w.v26, {k: v for k, v in after.items() if k in w.v26})
+    if diff:  # say which rows differ, not only which table
+        diff += _row_differences(w, w.template26, name, [d.split(":")[0] for d in diff])
     assert lost == 0 and not diff, f"{point.id}: v26 not restored ({lost} rows lost): {diff}"
     if point.direction == "down":
         r = migrate(env, *up_args())
@@ -171,7 +190,23 @@ def check_point(w: World, point: KillPoint, tmp: Path) -> None:
     # 6. no password anywhere
     assert_no_secret(*outputs, where=point.id)
     w.drop(name)
-    assert not problems, "\n".join(problems)
+
+
+def test_status_prints_the_recovery_when_dirty(world18: World, tmp_path: Path) -> None:
+    """A killed runner cannot print anything: `migrate status` is where the operator of the
+    database learns the state AND what to do about it."""
+    point = next(p for p in POINTS if p.category == "batch")
+    name = world18.fresh(26)
+    kill_at(world18, name, point, tmp_path)
+    assert version_state(world18.conninfo(name)) == (27, True)
+    env = cli_env(world18.url(name))
+    for output in ("text", "json"):
+        status = migrate(env, "status", "--output", output)
+        assert status.returncode == 0, status
+        assert "schemaflow migrate" in status.stdout, (
+            f"`migrate status --output {output}` prints no recovery for the dirty state:\n{status}")
+    assert migrate(env, *up_args()).returncode == 0
+    world18.drop(name)
 
 
 @pytest.mark.parametrize("point", DEFAULT, ids=str)
@@ -183,3 +218,16 @@ def test_kill_runner(world: World, point: KillPoint, tmp_path: Path) -> None:
 @pytest.mark.parametrize("point", LONG_ONLY, ids=str)
 def test_kill_runner_long(world: World, point: KillPoint, tmp_path: Path) -> None:
     check_point(world, point, tmp_path)
+
+
+# After a round trip (up, application writes, down), the next up restores the archived
+# values in batches: the points a first up never reaches. Stopped there too.
+ROUND_TRIP = [p for p in POINTS if p.direction == "up" and (
+    "m000027_new_data" in p.text or "m000027_new_rows" in p.text or p in DEFAULT)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ROUND_TRIP, ids=str)
+def test_kill_runner_after_a_round_trip(world_round_trip: World, point: KillPoint,
+                                        tmp_path: Path) -> None:
+    check_point(world_round_trip, point, tmp_path)

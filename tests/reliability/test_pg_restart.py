@@ -35,7 +35,7 @@ from worlds import World, _world, down_args, up_args
 from schemaflow.localpg import LocalPostgres
 
 
-@pytest.fixture(scope="module", params=["embedded", "pg15"])
+@pytest.fixture(scope="module", params=["embedded", pytest.param("pg15", marks=pytest.mark.slow)])
 def own_world(request: pytest.FixtureRequest) -> Iterator[World]:
     server = LocalPostgres(flavour=request.param, password=SECRET)
     server.start()

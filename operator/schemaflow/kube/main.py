@@ -59,7 +59,9 @@ class OperatorOptions:
     pod_problem_timeout: float = 300.0
     retry_delay: float = 5.0
     watch_timeout: float = 300.0
+    # default: the migrations of this image ($SCHEMAFLOW_SQL_DIR/migrations)
     bundled_versions: Callable[[], Sequence[int]] | None = None
+    # kopf settings by dotted name, e.g. {"watching.reconnect_backoff": 0.1}
     extra_settings: dict[str, Any] = field(default_factory=dict)
 
 
