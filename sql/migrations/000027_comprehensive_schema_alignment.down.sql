@@ -135,9 +135,15 @@ BEGIN
     LOOP
         v_tbl := split_part(r.name, '.', 1);
         IF to_regclass('public.' || quote_ident(v_tbl)) IS NOT NULL THEN
-            EXECUTE format('DROP TRIGGER IF EXISTS set_updated_at ON public.%I', v_tbl);
+            EXECUTE format('DROP TRIGGER IF EXISTS %I ON public.%I', split_part(r.name, '.', 2), v_tbl);
         END IF;
     END LOOP;
+    IF schemaflow_archive.m000027_created('function', 'public.dns_validation_results_derive_business_status')
+       AND to_regprocedure('public.dns_validation_results_derive_business_status()') IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM pg_trigger
+                       WHERE tgfoid = to_regprocedure('public.dns_validation_results_derive_business_status()')) THEN
+        DROP FUNCTION public.dns_validation_results_derive_business_status();
+    END IF;
     IF schemaflow_archive.m000027_created('function', 'public.update_updated_at_column')
        AND to_regprocedure('public.update_updated_at_column()') IS NOT NULL
        AND NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgfoid = to_regprocedure('public.update_updated_at_column()')) THEN

@@ -673,29 +673,77 @@ FROM (
 WHERE s.old_value IS NULL OR NOT (s.old_value = ANY (s.allowed));
 DELETE FROM schemaflow_archive.m000027_value_map WHERE new_value IS NULL;
 
+-- schemaflow:step transaction
+-- 11b. (mismatch 9) while old application code still runs (a pre-rollout migration), the DNS
+--     results it writes get business_status derived the same way, by a trigger: the backfill
+--     converges and verification holds under live writes. New code that sets business_status
+--     itself is left alone. The CASE is built from m000027_value_map, so the trigger never
+--     writes a value the column's constraints reject, and needs no access to the archive.
+-- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
+SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
+SELECT schemaflow_archive.m000027_record('function', 'public.dns_validation_results_derive_business_status',
+    to_regprocedure('public.dns_validation_results_derive_business_status()') IS NOT NULL);
+SELECT schemaflow_archive.m000027_record('trigger', 'dns_validation_results.trg_dns_validation_results_business_status',
+    EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'public.dns_validation_results'::regclass
+            AND tgname = 'trg_dns_validation_results_business_status'));
+DO $do$
+DECLARE
+    whens text := (SELECT string_agg(format('WHEN %L THEN %L', old_value, new_value), ' ' ORDER BY old_value)
+                   FROM schemaflow_archive.m000027_value_map
+                   WHERE tbl = 'dns_validation_results' AND col = 'business_status');
+BEGIN
+    IF whens IS NULL
+       OR NOT schemaflow_archive.m000027_created('function', 'public.dns_validation_results_derive_business_status') THEN
+        RETURN;
+    END IF;
+    EXECUTE format($f$
+        CREATE OR REPLACE FUNCTION public.dns_validation_results_derive_business_status()
+        RETURNS trigger LANGUAGE plpgsql AS $fn$
+        BEGIN
+            IF (TG_OP = 'INSERT' AND NEW.business_status IS NULL)
+               OR (TG_OP = 'UPDATE' AND NEW.business_status IS NOT DISTINCT FROM OLD.business_status
+                   AND NEW.validation_status IS DISTINCT FROM OLD.validation_status) THEN
+                NEW.business_status := CASE NEW.validation_status %s ELSE NEW.business_status END;
+            END IF;
+            RETURN NEW;
+        END
+        $fn$
+        $f$, whens);
+    IF schemaflow_archive.m000027_created('trigger', 'dns_validation_results.trg_dns_validation_results_business_status')
+       AND NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'public.dns_validation_results'::regclass
+                       AND tgname = 'trg_dns_validation_results_business_status') THEN
+        CREATE TRIGGER trg_dns_validation_results_business_status
+            BEFORE INSERT OR UPDATE OF validation_status ON public.dns_validation_results
+            FOR EACH ROW EXECUTE FUNCTION public.dns_validation_results_derive_business_status();
+    END IF;
+END
+$do$;
+
 -- schemaflow:step batch
 -- 12. (mismatch 9) business_status of DNS results derived from validation_status
---     (resolved -> valid_dns, ...), only where it is NULL; block-range batches.
+--     (resolved -> valid_dns, ...), only where it is NULL; block-range batches. One UPDATE
+--     over the block range (no self-join: as fast per row as a single whole-table UPDATE).
 WITH prog AS (
     SELECT coalesce((SELECT last_block FROM schemaflow_archive.m000027_progress WHERE task = 'dns_business_status'), 0) AS k,
            greatest(1, coalesce(current_setting('schemaflow.batch_size', true)::int / 50, 1000000000)) AS n,
            pg_relation_size('public.dns_validation_results') / current_setting('block_size')::int AS nblocks
-), b AS (
-    SELECT t.id, true AS fill, m.new_value
+), logged AS (
+    -- only when the column existed before up: an InitPlan, so otherwise no scan at all
+    INSERT INTO schemaflow_archive.m000027_backfill (tbl, col, pk)
+    SELECT 'dns_validation_results', 'business_status', t.id
     FROM dns_validation_results t
     JOIN schemaflow_archive.m000027_value_map m
       ON m.tbl = 'dns_validation_results' AND m.col = 'business_status' AND m.old_value = t.validation_status
-    WHERE t.ctid >= (SELECT ('(' || k || ',0)')::tid FROM prog)
+    WHERE NOT (SELECT schemaflow_archive.m000027_created('column', 'dns_validation_results.business_status'))
+      AND t.ctid >= (SELECT ('(' || k || ',0)')::tid FROM prog)
       AND t.ctid < (SELECT ('(' || (k + n) || ',0)')::tid FROM prog)
       AND t.business_status IS NULL
-), logged AS (
-    INSERT INTO schemaflow_archive.m000027_backfill (tbl, col, pk)
-    SELECT 'dns_validation_results', 'business_status', b.id FROM b
-    WHERE b.fill AND NOT schemaflow_archive.m000027_created('column', 'dns_validation_results.business_status')
     ON CONFLICT DO NOTHING
 ), filled AS (
-    UPDATE dns_validation_results t SET business_status = b.new_value
-    FROM b WHERE t.id = b.id AND b.fill AND t.business_status IS NULL
+    UPDATE dns_validation_results t SET business_status = m.new_value
+    FROM schemaflow_archive.m000027_value_map m
+    WHERE m.tbl = 'dns_validation_results' AND m.col = 'business_status' AND m.old_value = t.validation_status
+      AND t.business_status IS NULL
       AND t.ctid >= (SELECT ('(' || k || ',0)')::tid FROM prog)
       AND t.ctid < (SELECT ('(' || (k + n) || ',0)')::tid FROM prog)
 )
@@ -748,9 +796,11 @@ SELECT 'job_status', k + n FROM prog WHERE k < nblocks
 ON CONFLICT (task) DO UPDATE SET last_block = excluded.last_block;
 
 -- schemaflow:step transaction
--- 15. catch up on rows written behind the block cursor while the batches ran (old
---     application code still inserting), mark the passes done, then add the NOT VALID
---     CHECKs: NOT NULL timestamps (mismatches 1, 2) and the status sets (mismatch 23).
+-- 15. catch up on DNS results written behind the block cursor while the batches ran (old
+--     application code still writing), mark that pass done, then the NOT VALID CHECKs of
+--     the NOT NULL timestamps (mismatches 1, 2). 15-17 take their ACCESS EXCLUSIVE lock on
+--     one table per transaction: the worker's queue poll locks campaign_jobs then campaigns,
+--     and a transaction locking both in the other order can deadlock with it.
 -- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
 SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
 INSERT INTO schemaflow_archive.m000027_backfill (tbl, col, pk)
@@ -765,19 +815,7 @@ UPDATE dns_validation_results t SET business_status = m.new_value
 FROM schemaflow_archive.m000027_value_map m
 WHERE m.tbl = 'dns_validation_results' AND m.col = 'business_status' AND m.old_value = t.validation_status
   AND t.business_status IS NULL;
-WITH b AS (
-    SELECT t.id, t.status AS old_status, m.new_value
-    FROM campaign_jobs t
-    JOIN schemaflow_archive.m000027_value_map m
-      ON m.tbl = 'campaign_jobs' AND m.col = 'status' AND m.old_value IS NOT DISTINCT FROM t.status
-), archived AS (
-    INSERT INTO schemaflow_archive.m000027_status (tbl, pk, old_status, new_status)
-    SELECT 'campaign_jobs', b.id, b.old_status, b.new_value FROM b
-    ON CONFLICT (tbl, pk) DO NOTHING
-)
-UPDATE campaign_jobs t SET status = b.new_value FROM b WHERE t.id = b.id;
-UPDATE schemaflow_archive.m000027_progress SET done = true WHERE task IN ('dns_business_status', 'job_status');
-
+UPDATE schemaflow_archive.m000027_progress SET done = true WHERE task = 'dns_business_status';
 DO $$
 DECLARE
     r record;
@@ -798,7 +836,15 @@ BEGIN
                            'CHECK (%I IS NOT NULL) NOT VALID', 'chk_dgcp_' || r.col || '_not_null', r.col);
         END IF;
     END LOOP;
+END
+$$;
 
+-- schemaflow:step transaction
+-- 15b. (mismatch 23) the status set of campaigns, NOT VALID
+-- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
+SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
+DO $$
+BEGIN
     PERFORM schemaflow_archive.m000027_record('constraint', 'campaigns.chk_campaigns_status_allowed',
         EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'public.campaigns'::regclass
                 AND conname = 'chk_campaigns_status_allowed'));
@@ -808,7 +854,29 @@ BEGIN
             CHECK (status IS NOT NULL AND status IN ('pending', 'queued', 'running', 'pausing', 'paused',
                                                      'completed', 'failed', 'cancelled', 'archived')) NOT VALID;
     END IF;
+END
+$$;
 
+-- schemaflow:step transaction
+-- 15c. (mismatch 23) catch up on job statuses written behind the block cursor, then the
+--      status set of campaign_jobs, NOT VALID, in the same transaction (no bad value can
+--      slip in between).
+-- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
+SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
+WITH b AS (
+    SELECT t.id, t.status AS old_status, m.new_value
+    FROM campaign_jobs t
+    JOIN schemaflow_archive.m000027_value_map m
+      ON m.tbl = 'campaign_jobs' AND m.col = 'status' AND m.old_value IS NOT DISTINCT FROM t.status
+), archived AS (
+    INSERT INTO schemaflow_archive.m000027_status (tbl, pk, old_status, new_status)
+    SELECT 'campaign_jobs', b.id, b.old_status, b.new_value FROM b
+    ON CONFLICT (tbl, pk) DO NOTHING
+)
+UPDATE campaign_jobs t SET status = b.new_value FROM b WHERE t.id = b.id;
+UPDATE schemaflow_archive.m000027_progress SET done = true WHERE task = 'job_status';
+DO $$
+BEGIN
     PERFORM schemaflow_archive.m000027_record('constraint', 'campaign_jobs.chk_campaign_jobs_status_allowed',
         EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'public.campaign_jobs'::regclass
                 AND conname = 'chk_campaign_jobs_status_allowed'));

@@ -30,6 +30,9 @@ Error = psycopg.Error
 T = TypeVar("T")
 
 LOCK_NOT_AVAILABLE = "55P03"
+# A deadlock aborts the whole transaction, which is then safe to run again.
+DEADLOCK_DETECTED = "40P01"
+RETRYABLE = frozenset({LOCK_NOT_AVAILABLE, DEADLOCK_DETECTED})
 QUERY_CANCELED = "57014"
 APPLICATION_NAME = "schemaflow"
 
@@ -96,7 +99,8 @@ class Session:
     progress: Callable[[str], None] = _stderr
 
     def retry_locks(self, attempt: Callable[[], T], what: str) -> T:
-        """Run ``attempt`` again when it fails with lock_not_available (55P03), with
+        """Run ``attempt`` again when it fails with lock_not_available (55P03) or
+        deadlock_detected (40P01), with
         exponential backoff and jitter, at most ``lock_retries`` times. ``attempt`` must
         be restartable from its start (a whole transaction, or one autocommit statement)."""
         s = self.settings
@@ -105,7 +109,7 @@ class Session:
             try:
                 return attempt()
             except psycopg.Error as exc:
-                if sqlstate(exc) != LOCK_NOT_AVAILABLE:
+                if sqlstate(exc) not in RETRYABLE:
                     raise
                 self.stats.lock_wait_seconds += time.monotonic() - t0
                 if n == s.lock_retries:
