@@ -33,10 +33,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("--long"):
         return
-    skip = pytest.mark.skip(reason="long scenario: run with --long")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+    # Deselected, not skipped: the summary shows them as not run in this mode.
+    long = [item for item in items if "slow" in item.keywords]
+    if long:
+        config.hook.pytest_deselected(items=long)
+        items[:] = [item for item in items if "slow" not in item.keywords]
 
 
 @dataclass

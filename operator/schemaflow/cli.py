@@ -1,5 +1,6 @@
-"""The ``schemaflow`` command: one entry point for the migration Job, the operator and
-the wait container. This is the only place that maps errors to messages and exit codes.
+"""The schemaflow command: one entry point for the migration Job, the operator and the wait container.
+
+This is the only place that maps errors to messages and exit codes.
 
 Each subcommand lives in its own module exposing ``configure(parser)`` and ``run(args) -> int``;
 modules are imported when the parser is built, so none of them may do work at import time.

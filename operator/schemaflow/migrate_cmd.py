@@ -300,6 +300,8 @@ def _verify(session: db.Session, args: argparse.Namespace, report: Report,
 # -- actions -----------------------------------------------------------------------------
 def _up(args: argparse.Namespace, report: Report) -> None:
     source = _source(args)
+    if args.verify:
+        _checks(args, None)  # a malformed extra check is refused before anything is applied
     report.direction = "up"
     report.target_version = args.target if args.target is not None else source.latest
     with _connected(args, report, lock=True) as (session, vt):

@@ -12,6 +12,8 @@ import pytest
 from harness.emulator import merge
 from harness.manifests import smig
 from harness.schemas import crd, validate
+from schemaflow import cli
+from schemaflow.engine.db import Settings
 from schemaflow.kube import objects
 from schemaflow.kube.spec import SpecError, parse_spec, render_checks
 from schemaflow.kube.status import merge_patch
@@ -25,7 +27,7 @@ FULL_SPEC: dict[str, Any] = {
         {"name": "no_orphans", "description": "no orphan rows", "sql": "SELECT 1 WHERE false"}]},
     "rollback": {"onVerificationFailure": True},
     "safety": {"lockTimeout": "500ms", "lockRetries": 3, "statementTimeout": "10m",
-               "preflight": "warn"},
+               "preflight": "warn", "applicationNames": ["domainflow-worker%", "domainflow-api"]},
     "job": {"image": "registry.example/schemaflow:1", "imagePullPolicy": "IfNotPresent",
             "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
                           "limits": {"memory": "256Mi"}},
@@ -103,6 +105,7 @@ def test_every_crd_field_is_understood() -> None:
     ({"paralel": 2}, "unknown field spec.paralel"),
     ({"job": {"imagePullSecrets": []}}, "unknown field spec.job.imagePullSecrets"),
     ({"verify": {"extraChecks": [{"name": "Bad Name", "sql": "SELECT 1"}]}}, "must match"),
+    ({"safety": {"applicationNames": [""]}}, "applicationNames\\[0\\] must be a LIKE pattern"),
     ({"source": {"type": "configMap"}}, "configMapName must be set"),
 ])
 def test_invalid_specs(change: dict[str, Any], message: str) -> None:
@@ -144,6 +147,38 @@ def test_extra_checks_reach_the_up_job_in_the_verify_format() -> None:
     env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["SCHEMAFLOW_EXTRA_CHECKS"] == render_checks(parsed.extra_checks)
     assert env["SCHEMAFLOW_EXTRA_CHECKS"].startswith("-- check: no_orphans\n-- description: ")
+
+
+@pytest.mark.parametrize("sql", ["COMMIT;\nDELETE FROM campaigns;\nSELECT 1 WHERE false",
+                                 "ROLLBACK; DROP TABLE campaigns; SELECT 1", "END", "begin; select 1",
+                                 "SELECT 1;\nPREPARE TRANSACTION 'x'", "SELECT 1\x00 WHERE false"])
+def test_extra_checks_that_could_escape_their_rollback_are_invalid(sql: str) -> None:
+    """The CRD cannot see into SQL: the parser refuses, with the field's path, a check that
+    would end its rolled-back transaction (or hide text behind a NUL)."""
+    spec = merge(copy.deepcopy({"database": FULL_SPEC["database"]}),
+                 {"verify": {"extraChecks": [{"name": "sneaky", "sql": sql}]}})
+    with pytest.raises(SpecError, match=r"spec\.verify\.extraChecks\[0\]\.sql: "):
+        parse_spec(spec, BUNDLED)
+
+
+def test_the_up_job_command_is_one_the_cli_accepts_with_the_spec_values() -> None:
+    """The Job's command parsed by the real CLI parser: every flag exists and carries the
+    spec's value; the CRD's defaults are the CLI's."""
+    parsed = parse_spec(FULL_SPEC, BUNDLED)
+    job = objects.job_manifest(owner=OWNER, generation=1, direction="up", target=27,
+                               spec=parsed, default_image="x")
+    command = job["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command[0] == "schemaflow"
+    args = cli.build_parser("migrate").parse_args(command[1:])
+    assert (args.action, args.target, args.verify) == ("up", 27, True)
+    assert (args.lock_timeout, args.lock_retries, args.statement_timeout) == (0.5, 3, 600.0)
+    assert args.preflight == "warn"
+    assert args.app_patterns == ["domainflow-worker%", "domainflow-api"]
+    defaults = cli.build_parser("migrate").parse_args(["migrate", "up"])
+    plain = parse_spec({"database": FULL_SPEC["database"]}, BUNDLED).safety
+    assert plain.lock_retries == defaults.lock_retries == Settings().lock_retries
+    assert cli.build_parser("migrate").parse_args(
+        ["migrate", "up", "--lock-timeout", plain.lock_timeout]).lock_timeout == defaults.lock_timeout
 
 
 def test_long_names_are_shortened_uniquely() -> None:

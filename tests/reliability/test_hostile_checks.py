@@ -26,6 +26,9 @@ HOSTILE_CHECKS = {
     "alter_system": "ALTER SYSTEM SET fsync = off;\nSELECT 1 WHERE false;",
 }
 
+REFUSED = {"commit_then_delete", "rollback_then_drop", "end_then_truncate", "begin_commit_insert",
+           "prepare_transaction"}
+
 
 @pytest.fixture
 def tiny(tmp_path: Path) -> Path:
@@ -47,7 +50,11 @@ def test_extra_check_cannot_change_the_database(db18, tiny: Path, tmp_path: Path
     checks.write_text(f"-- check: {check}\n-- description: hostile\n{HOSTILE_CHECKS[check]}\n")
     before = db18.query("SELECT count(*), coalesce(sum(id), 0) FROM canary")
     r = migrate(env, "verify", "--dir", str(tiny), "--extra-checks", str(checks))
-    assert r.returncode in (0, 3), r  # passed or reported as a failed check
+    if check in REFUSED:
+        # ending the check's transaction is refused up front, naming the check
+        assert r.returncode == 1 and f"check {check!r}: transaction control" in r.stderr, r
+    else:
+        assert r.returncode in (0, 3), r  # passed or reported as a failed check
     assert "Traceback" not in r.output, r
     assert_no_secret(r.output)
     assert db18.query("SELECT count(*), coalesce(sum(id), 0) FROM canary") == before, (
@@ -56,3 +63,13 @@ def test_extra_check_cannot_change_the_database(db18, tiny: Path, tmp_path: Path
     assert db18.query("SELECT to_regclass('canary_i')") == [(None,)]
     assert db18.query("SELECT count(*) FROM pg_file_settings WHERE name = 'fsync' "
                       "AND sourcefile LIKE '%postgresql.auto.conf'") == [(0,)]
+
+
+def test_a_refused_extra_check_stops_up_before_anything_is_applied(db18, tiny: Path,  # type: ignore[no-untyped-def]
+                                                                    tmp_path: Path) -> None:
+    checks = tmp_path / "extra.verify.sql"
+    checks.write_text("-- check: sneaky\nCOMMIT;\nSELECT 1 WHERE false;\n")
+    r = migrate(cli_env(db18.url), "up", "--dir", str(tiny), "--preflight", "off", "--verify",
+                "--extra-checks", str(checks))
+    assert r.returncode == 1 and "transaction control (COMMIT)" in r.stderr, r
+    assert db18.query("SELECT to_regclass('canary')") == [(None,)]

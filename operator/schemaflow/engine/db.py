@@ -145,10 +145,13 @@ def connect(url: str, settings: Settings | None = None, *, connect_timeout: int 
         else:
             hint = "check the host, port and database name in DATABASE_URL and that the server is up"
         raise DatabaseUnreachable(f"cannot connect to the database: {text}", hint=hint) from None
-    except psycopg.ProgrammingError as exc:
-        text = redact(str(exc).strip(), url)
-        raise UsageError(f"DATABASE_URL is not a valid connection string: {text}",
-                         hint="use postgresql://user:password@host:5432/dbname") from None
+    except psycopg.ProgrammingError:
+        # libpq quotes the part it could not parse, which may be the password itself, and
+        # redact() cannot find a password in text that does not parse: say nothing of it.
+        raise UsageError("DATABASE_URL is not a valid connection string (its text is not "
+                         "shown: it may hold the password)",
+                         hint="use postgresql://user:password@host:5432/dbname, or "
+                         "key=value pairs such as 'host=db dbname=app user=app'") from None
     session = Session(conn, settings)
     set_timeouts(session)
     return session

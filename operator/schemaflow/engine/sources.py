@@ -16,14 +16,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from schemaflow.engine.sqlsplit import Statement, split_sql
+from schemaflow.engine.sqlsplit import TX_CONTROL, Statement, nul_line, split_sql
 from schemaflow.errors import MigrationSourceError, UsageError
 
 FILE_NAME = re.compile(r"^([0-9]+)_(.*)\.(down|up)\.(.*)$")
 STEP_MARKER = re.compile(r"^--\s*schemaflow:step\s+(?P<kind>\S+)\s*$")
 RERUNNABLE_MARKER = re.compile(r"^--\s*schemaflow:rerunnable\s*$")
 STEP_KINDS = ("transaction", "no-transaction", "batch")
-_TX_CONTROL = re.compile(r"^(BEGIN|START\s+TRANSACTION|COMMIT|END|ROLLBACK|ABORT)\b", re.I)
 _TX_OPEN = re.compile(r"^(BEGIN|START\s+TRANSACTION)\b", re.I)
 _TX_CLOSE = re.compile(r"^(COMMIT|END)\b", re.I)
 
@@ -158,6 +157,10 @@ def parse_file(path: Path, version: int, name: str, direction: str) -> Migration
         line = raw[: exc.start].count(b"\n") + 1
         raise MigrationSourceError(f"{path}:{line}: not valid UTF-8",
                                    hint="save the file as UTF-8") from None
+    if (nul_at := nul_line(text)) is not None:
+        raise MigrationSourceError(f"{path}:{nul_at}: contains a NUL byte",
+                                   hint="PostgreSQL would silently ignore the text after it; "
+                                   "remove it (often a sign of a binary or UTF-16 file)")
     steps, rerunnable = parse_steps(text, path.name)
     if not steps:
         raise MigrationSourceError(f"{path}: contains no SQL statement",
@@ -216,7 +219,7 @@ def _without_tx_wrapper(statements: tuple[Statement, ...], where: str) -> tuple[
             and _TX_CLOSE.match(statements[-1].text)):
         statements = statements[1:-1]
     for st in statements:
-        if _TX_CONTROL.match(st.text):
+        if TX_CONTROL.match(st.text):
             raise MigrationSourceError(
                 f"{where}:{st.line}: transaction control ({st.text.split()[0]}) inside a "
                 "transaction step",

@@ -13,6 +13,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+# Statements that end (or hand off) the transaction they run in: refused where schemaflow
+# owns the transaction (transaction steps, verification checks).
+TX_CONTROL = re.compile(r"^(BEGIN|START\s+TRANSACTION|COMMIT|END|ROLLBACK|ABORT|PREPARE\s+TRANSACTION)\b",
+                        re.I)
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
 _WORD = re.compile(r"[^\W\d][\w$]*")
 _SQL_BODY_START = (("create", "function"), ("create", "procedure"),
@@ -141,3 +145,11 @@ def _skip_quoted(text: str, i: int, quote: str, *, backslash: bool) -> int:
             return i + 1
         i += 1
     return n
+
+
+def nul_line(text: str) -> int | None:
+    """The line of the first NUL character, if any. libpq sends a query as a C string, so
+    text after a NUL would silently vanish: ``DELETE FROM t\0 WHERE false`` deletes every
+    row. Files holding one are refused."""
+    at = text.find("\0")
+    return None if at < 0 else text.count("\n", 0, at) + 1

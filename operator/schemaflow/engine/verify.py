@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from schemaflow.engine import db
-from schemaflow.engine.sqlsplit import split_sql
+from schemaflow.engine.sqlsplit import TX_CONTROL, Statement, nul_line, split_sql
 from schemaflow.errors import MigrationSourceError
 
 _CHECK = re.compile(r"^--\s*check:\s*(?P<name>\S*)\s*$")
@@ -58,8 +58,25 @@ class CheckResult:
         return self.error is None and not self.problems
 
 
+REFUSED_HINT = ("a check runs in a transaction that is always rolled back; ending it would "
+                "let the check change the database: remove the statement")
+
+
+def refused_statement(statements: Sequence[Statement]) -> str | None:
+    """Why a check's statements cannot run as a check (one would end the rolled-back
+    transaction and make its writes stick), or None."""
+    for st in statements:
+        if TX_CONTROL.match(st.text):
+            return f"transaction control ({st.text.split()[0]}) is not allowed"
+    return None
+
+
 def parse_checks(text: str, source: str = "<string>") -> list[Check]:
     """Checks of one verify file's text; raises MigrationSourceError naming file:line."""
+    if (nul_at := nul_line(text)) is not None:
+        raise MigrationSourceError(f"{source}:{nul_at}: contains a NUL byte",
+                                   hint="PostgreSQL would silently ignore the text after it: "
+                                   "remove it")
     checks: list[Check] = []
     current: dict[str, Any] | None = None
     in_meta = False
@@ -69,9 +86,13 @@ def parse_checks(text: str, source: str = "<string>") -> list[Check]:
         if current is None:
             return
         sql_text = "\n".join(body).strip()
-        if not split_sql(sql_text):
+        statements = split_sql(sql_text)
+        if not statements:
             raise MigrationSourceError(f"{source}:{current['line']}: check "
                                        f"{current['name']!r} has no SQL")
+        if (problem := refused_statement(statements)) is not None:
+            raise MigrationSourceError(f"{source}:{current['line']}: check "
+                                       f"{current['name']!r}: {problem}", hint=REFUSED_HINT)
         checks.append(Check(sql=sql_text, **current))
 
     for lineno, line in enumerate(text.splitlines(), start=1):

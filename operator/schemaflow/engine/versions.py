@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from psycopg import Cursor
+
 from schemaflow.engine.db import Connection, sql
 
 NIL_VERSION = -1
@@ -29,7 +31,7 @@ class VersionTable:
     table: str = DEFAULT_TABLE
 
     @property
-    def ident(self) -> sql.Composable:
+    def ident(self) -> sql.Identifier:
         return sql.Identifier(self.schema, self.table)
 
     @property
@@ -41,7 +43,7 @@ class VersionTable:
         return f"{self.table[:63 - len(HISTORY_TABLE) - 1]}_{HISTORY_TABLE}"
 
     @property
-    def history(self) -> sql.Composable:
+    def history(self) -> sql.Identifier:
         return sql.Identifier(self.schema, self.history_name)
 
 
@@ -72,11 +74,10 @@ def ensure_tables(conn: Connection, vt: VersionTable) -> None:
     ).fetchone()
     assert exists is not None
     if not exists[0]:
-        conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} "
-                             "(version bigint not null primary key, dirty boolean not null)")
-                     .format(vt.ident))
+        _run(conn, "CREATE TABLE IF NOT EXISTS {} "
+             "(version bigint not null primary key, dirty boolean not null)", vt.ident)
     if not exists[1]:
-        conn.execute(sql.SQL(
+        _run(conn,
             """CREATE TABLE IF NOT EXISTS {} (
                  id bigserial PRIMARY KEY,
                  version bigint NOT NULL,
@@ -86,15 +87,14 @@ def ensure_tables(conn: Connection, vt: VersionTable) -> None:
                  started timestamptz NOT NULL,
                  finished timestamptz,
                  result text NOT NULL CHECK (result IN ('running', 'succeeded', 'failed')),
-                 error text)"""
-        ).format(vt.history))
+                 error text)""", vt.history)
 
 
 def read_state(conn: Connection, vt: VersionTable) -> State:
     """The version and dirty flag, read as golang-migrate reads them (``LIMIT 1``)."""
     if not _exists(conn, vt.ident):
         return State(None, False)
-    row = conn.execute(sql.SQL("SELECT version, dirty FROM {} LIMIT 1").format(vt.ident)).fetchone()
+    row = _run(conn, "SELECT version, dirty FROM {} LIMIT 1", vt.ident).fetchone()
     if row is None:
         return State(None, False)
     version = None if row[0] == NIL_VERSION else int(row[0])
@@ -104,10 +104,10 @@ def read_state(conn: Connection, vt: VersionTable) -> State:
 def write_state(conn: Connection, vt: VersionTable, version: int | None, dirty: bool) -> None:
     """Replace the row as golang-migrate's SetVersion does: no row for (nil, clean), a
     ``-1`` row for (nil, dirty). Call inside the caller's transaction."""
-    conn.execute(sql.SQL("DELETE FROM {}").format(vt.ident))
+    _run(conn, "DELETE FROM {}", vt.ident)
     if version is not None or dirty:
-        conn.execute(sql.SQL("INSERT INTO {} (version, dirty) VALUES (%s, %s)").format(vt.ident),
-                     (NIL_VERSION if version is None else version, dirty))
+        _run(conn, "INSERT INTO {} (version, dirty) VALUES (%s, %s)", vt.ident,
+             (NIL_VERSION if version is None else version, dirty))
 
 
 def start_history(conn: Connection, vt: VersionTable, version: int, direction: str,
@@ -116,11 +116,10 @@ def start_history(conn: Connection, vt: VersionTable, version: int, direction: s
     """Insert a history row; returns its id. ``version`` is the migration's (the forced
     one for force), ``previous_version`` the database's version before the run (None = no
     version). ``finished`` is set now unless running."""
-    row = conn.execute(
-        sql.SQL("INSERT INTO {} (version, direction, previous_version, checksum, started, "
-                "finished, result, error) VALUES (%s, %s, %s, %s, %s, "
-                "CASE WHEN %s = 'running' THEN NULL ELSE now() END, %s, %s) RETURNING id"
-                ).format(vt.history),
+    row = _run(
+        conn, "INSERT INTO {} (version, direction, previous_version, checksum, started, "
+        "finished, result, error) VALUES (%s, %s, %s, %s, %s, "
+        "CASE WHEN %s = 'running' THEN NULL ELSE now() END, %s, %s) RETURNING id", vt.history,
         (version, direction, previous_version, checksum, started, result, result, error),
     ).fetchone()
     assert row is not None
@@ -129,17 +128,16 @@ def start_history(conn: Connection, vt: VersionTable, version: int, direction: s
 
 def finish_history(conn: Connection, vt: VersionTable, history_id: int, result: str,
                    error: str | None = None) -> None:
-    conn.execute(sql.SQL("UPDATE {} SET finished = clock_timestamp(), result = %s, error = %s "
-                         "WHERE id = %s").format(vt.history), (result, error, history_id))
+    _run(conn, "UPDATE {} SET finished = clock_timestamp(), result = %s, error = %s "
+         "WHERE id = %s", vt.history, (result, error, history_id))
 
 
 def last_run(conn: Connection, vt: VersionTable) -> dict[str, Any] | None:
     """The most recent up/down run, to tell which direction an interrupted run took."""
     if not _exists(conn, vt.history):
         return None
-    row = conn.execute(sql.SQL("SELECT version, direction, started, result, previous_version "
-                               "FROM {} WHERE direction <> 'force' ORDER BY id DESC LIMIT 1")
-                       .format(vt.history)).fetchone()
+    row = _run(conn, "SELECT version, direction, started, result, previous_version "
+               "FROM {} WHERE direction <> 'force' ORDER BY id DESC LIMIT 1", vt.history).fetchone()
     if row is None:
         return None
     return {"version": row[0], "direction": row[1], "started": row[2], "result": row[3],
@@ -152,9 +150,9 @@ def applied_from(conn: Connection, vt: VersionTable, version: int) -> tuple[bool
     bundled (DomainFlow's bundle starts at 27 on databases at 26)."""
     if not _exists(conn, vt.history):
         return False, None
-    row = conn.execute(sql.SQL("SELECT previous_version FROM {} WHERE version = %s AND "
-                               "direction = 'up' AND result = 'succeeded' ORDER BY id DESC LIMIT 1")
-                       .format(vt.history), (version,)).fetchone()
+    row = _run(conn, "SELECT previous_version FROM {} WHERE version = %s AND "
+               "direction = 'up' AND result = 'succeeded' ORDER BY id DESC LIMIT 1",
+               vt.history, (version,)).fetchone()
     return (True, None if row[0] is None else int(row[0])) if row else (False, None)
 
 
@@ -164,13 +162,23 @@ def applied_checksums(conn: Connection, vt: VersionTable) -> dict[int, str]:
     history) are absent: their files cannot be checked."""
     if not _exists(conn, vt.history):
         return {}
-    rows = conn.execute(sql.SQL(
+    rows = _run(conn,
         """SELECT DISTINCT ON (version) version, direction, checksum FROM {}
            WHERE result = 'succeeded' AND direction IN ('up', 'down')
-           ORDER BY version, id DESC""").format(vt.history)).fetchall()
+           ORDER BY version, id DESC""", vt.history).fetchall()
     return {int(v): str(c) for v, d, c in rows if d == "up" and c}
 
 
 def _exists(conn: Connection, ident: sql.Composable) -> bool:
     row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (ident.as_string(conn),)).fetchone()
     return bool(row and row[0])
+
+
+def _run(conn: Connection, template: str, ident: sql.Identifier,
+         params: tuple[Any, ...] = ()) -> Cursor[Any]:
+    """Execute ``template`` with its ``{}`` replaced by ``ident``. psycopg reads ``%`` in a
+    composed query as a placeholder even inside a quoted identifier (a table named
+    ``v%s`` breaks the query), so it is doubled here and parameters are always passed,
+    which turns ``%%`` back into ``%``."""
+    quoted = sql.SQL(ident.as_string(conn).replace("%", "%%"))
+    return conn.execute(sql.SQL(template).format(quoted), params)  # type: ignore[arg-type]

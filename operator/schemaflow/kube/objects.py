@@ -62,6 +62,8 @@ def _command(direction: str, target: int, spec: MigrationSpec) -> list[str]:
     ]
     if direction == "up":
         command += ["--preflight", spec.safety.preflight]
+        for pattern in spec.safety.application_names:
+            command += ["--app-pattern", pattern]
     return command
 
 

@@ -13,6 +13,9 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from schemaflow.engine.sqlsplit import nul_line, split_sql
+from schemaflow.engine.verify import REFUSED_HINT, refused_statement
+
 DURATION = re.compile(r"^[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h)$")
 CHECK_NAME = re.compile(r"^[a-z0-9_]+$")
 DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
@@ -45,9 +48,10 @@ class ExtraCheck:
 @dataclass(frozen=True)
 class Safety:
     lock_timeout: str = "5s"
-    lock_retries: int = 5
+    lock_retries: int = 10
     statement_timeout: str = "0s"
     preflight: str = "strict"
+    application_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -150,10 +154,26 @@ def _checks(value: Any) -> tuple[ExtraCheck, ...]:
         description = _typed(item.get("description"), str, f"{path}.description", "")
         if "\n" in description or len(description) > 512:
             raise SpecError(f"{path}.description must be one line of at most 512 characters")
+        nul_at = nul_line(sql)
+        if nul_at is not None:
+            raise SpecError(f"{path}.sql: line {nul_at} holds a NUL character")
+        if (problem := refused_statement(split_sql(sql))) is not None:
+            raise SpecError(f"{path}.sql: {problem}; {REFUSED_HINT}")
         if any(check.name == name for check in checks):
             raise SpecError(f"{path}.name {name!r} is used twice")
         checks.append(ExtraCheck(name=name, sql=sql, description=description))
     return tuple(checks)
+
+
+def _application_names(value: Any) -> tuple[str, ...]:
+    names = _typed(value, list, "spec.safety.applicationNames", [])
+    if len(names) > 20:
+        raise SpecError("spec.safety.applicationNames has more than 20 patterns")
+    for index, name in enumerate(names):
+        if not isinstance(name, str) or not 0 < len(name) <= 63 or not name.isprintable():
+            raise SpecError(f"spec.safety.applicationNames[{index}] must be a LIKE pattern of "
+                            "1 to 63 printable characters")
+    return tuple(names)
 
 
 def _resources(value: Any) -> dict[str, dict[str, Any]]:
@@ -256,7 +276,8 @@ def parse_spec(spec: Mapping[str, Any] | None, bundled_versions: Sequence[int]) 
     verify = _section(top.get("verify"), "spec.verify", ("enabled", "extraChecks"))
     rollback = _section(top.get("rollback"), "spec.rollback", ("onVerificationFailure",))
     safety = _section(top.get("safety"), "spec.safety",
-                      ("lockTimeout", "lockRetries", "statementTimeout", "preflight"))
+                      ("lockTimeout", "lockRetries", "statementTimeout", "preflight",
+                       "applicationNames"))
     preflight = _typed(safety.get("preflight"), str, "spec.safety.preflight", "strict")
     if preflight not in PREFLIGHT_MODES:
         raise SpecError("spec.safety.preflight must be strict, warn or off")
@@ -271,10 +292,11 @@ def parse_spec(spec: Mapping[str, Any] | None, bundled_versions: Sequence[int]) 
                                                 "spec.rollback.onVerificationFailure", True),
         safety=Safety(
             lock_timeout=_duration(safety.get("lockTimeout"), "spec.safety.lockTimeout", "5s"),
-            lock_retries=_int(safety.get("lockRetries"), "spec.safety.lockRetries", 5, 0, 100) or 0,
+            lock_retries=_int(safety.get("lockRetries"), "spec.safety.lockRetries", 10, 0, 100) or 0,
             statement_timeout=_duration(safety.get("statementTimeout"),
                                         "spec.safety.statementTimeout", "0s"),
             preflight=preflight,
+            application_names=_application_names(safety.get("applicationNames")),
         ),
         job=_job(top.get("job")),
         suspend=_typed(top.get("suspend"), bool, "spec.suspend", False),
