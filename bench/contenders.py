@@ -69,32 +69,10 @@ def _tail(text: str, n: int = 2000) -> str:
     return text[-n:]
 
 
-def migrations_dir(workdir: Path) -> Path:
-    """The bundled migrations, as the CLI needs them for a database at version 26.
-
-    Work-around: the engine refuses a database whose current version has no file in the
-    directory ("the database is at version 26, which is not in ..."), and the repository
-    bundles only 000027. When no version <= 26 is bundled, a copy of the directory with
-    placeholder 000026 files is used instead (the 000027 files are the real ones)."""
-    files = list(MIGRATIONS_DIR.glob("*.sql"))
-    if any(int(f.name.split("_", 1)[0]) <= 26 for f in files if f.name[:1].isdigit()):
-        return MIGRATIONS_DIR
-    d = workdir / "migrations"
-    d.mkdir(exist_ok=True)
-    for f in files:
-        (d / f.name).write_bytes(f.read_bytes())
-    for direction in ("up", "down"):
-        (d / f"000026_domainflow_baseline.{direction}.sql").write_text(
-            "-- placeholder added by the benchmark: DomainFlow's version 26 is the start\n"
-            "SELECT 1;\n")
-    return d
-
-
 def run_schemaflow(url: str, clock_zero: float, workdir: Path,
                    extra_args: list[str] | None = None, timeout: float = 3600) -> MigrationRun:
     report_path = workdir / "schemaflow-report.json"
-    mdir = migrations_dir(workdir) if not schemaflow_available() else MIGRATIONS_DIR
-    cmd = [sys.executable, "-m", "schemaflow", "migrate", "up", "--dir", str(mdir),
+    cmd = [sys.executable, "-m", "schemaflow", "migrate", "up", "--dir", str(MIGRATIONS_DIR),
            "--verify-dir", str(VERIFY_DIR), "--verify", "--output", "json", "--report", str(report_path),
            # the application is connected on purpose: preflight reports it, does not stop
            "--preflight", "warn", *(extra_args or [])]
@@ -128,7 +106,7 @@ def run_schemaflow(url: str, clock_zero: float, workdir: Path,
     if report and report.get("lockWaitSeconds") is not None:
         run.lock_wait = float(report["lockWaitSeconds"])
         run.lock_wait_source = "schemaflow report lockWaitSeconds"
-    run.backfill_seconds = schemaflow_backfill_seconds(mdir, proc.stderr)
+    run.backfill_seconds = schemaflow_backfill_seconds(MIGRATIONS_DIR, proc.stderr)
     run.statements = [{"where": f"{m.group('file')}:{m.group('line')}",
                        "batches": int(m.group("batches")), "seconds": float(m.group("secs"))}
                       for m in map(_DONE.match, proc.stderr.splitlines()) if m]

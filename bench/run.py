@@ -218,7 +218,7 @@ def schema_verify(pg: Any, db: str, workdir: Path) -> dict[str, Any]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "operator"),
                                                       env.get("PYTHONPATH", "")]))
     proc = subprocess.run([sys.executable, "-m", "schemaflow", "migrate", "verify", "--dir",
-                           str(C.migrations_dir(workdir)), "--verify-dir", str(C.VERIFY_DIR),
+                           str(C.MIGRATIONS_DIR), "--verify-dir", str(C.VERIFY_DIR),
                            "--output", "json"],
                           env=env, capture_output=True, text=True, timeout=600, cwd=REPO)
     try:

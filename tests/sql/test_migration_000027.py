@@ -321,3 +321,34 @@ def test_invalid_index_left_by_a_failed_concurrent_build_is_replaced(db18, tmp_p
     assert db18.query("SELECT indisvalid, pg_get_indexdef(indexrelid) FROM pg_index WHERE indexrelid = "
                       "'idx_campaign_jobs_status_scheduled_at'::regclass")[0][0] is True
     assert db18.query("SELECT count(*) FROM pg_class WHERE relname LIKE '%sf_invalid'")[0][0] == 0
+
+
+def test_old_code_still_writing_after_up_keeps_verification_green(db, tmp_path: Path) -> None:
+    """A pre-rollout migration runs while the old application still writes DNS results
+    without business_status: the compatibility trigger derives it (INSERT, and an UPDATE of
+    validation_status), new code's own value is kept, verify passes; down drops the trigger
+    and its function."""
+    load(db, SCALE)
+    mdir = migrations_dir(tmp_path)
+    ok(cli(db, "up", mdir=mdir, batch_size=100))
+    campaign = db.query("SELECT id FROM campaigns LIMIT 1")[0][0]
+    old_insert = ("INSERT INTO dns_validation_results (dns_campaign_id, domain_name, validation_status) "
+                  "VALUES (%s, %s, %s) RETURNING id")
+    resolved = db.query(old_insert, (campaign, "old-a.example", "resolved"))[0][0]
+    pending = db.query(old_insert, (campaign, "old-b.example", "pending"))[0][0]
+    db.query("UPDATE dns_validation_results SET validation_status = 'resolved' WHERE id = %s", (pending,))
+    new = db.query("INSERT INTO dns_validation_results (dns_campaign_id, domain_name, validation_status, "
+                   "business_status) VALUES (%s, 'new.example', 'resolved', 'valid_dns_checked') "
+                   "RETURNING id", (campaign,))[0][0]
+    got = dict(db.query("SELECT id, business_status FROM dns_validation_results WHERE id = ANY(%s)",
+                        ([resolved, pending, new],)))
+    assert got == {resolved: "valid_dns", pending: "valid_dns", new: "valid_dns_checked"}
+    # verification sees the old code's rows as aligned (the new-code row is outside the map)
+    db.query("DELETE FROM dns_validation_results WHERE id = %s", (new,))
+    ok(cli(db, "verify", mdir=mdir))
+
+    ok(cli(db, "down", mdir=mdir, batch_size=100))
+    assert db.query("SELECT count(*) FROM pg_trigger WHERE tgname = "
+                    "'trg_dns_validation_results_business_status'") == [(0,)]
+    assert db.query("SELECT to_regprocedure('public.dns_validation_results_derive_business_status()')") \
+        == [(None,)]
