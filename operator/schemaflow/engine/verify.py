@@ -180,7 +180,9 @@ def _run_one(conn: db.Connection, check: Check, statement_timeout: float) -> Che
                          (f"{int(statement_timeout * 1000)}ms",))
             cur = None
             for st in split_sql(check.sql):
-                cur = conn.execute(st.text)
+                # prepared (extended protocol): the server runs exactly one statement, so
+                # text the splitter took for one statement cannot smuggle in a COMMIT
+                cur = conn.execute(st.text, prepare=True)
             rows = cur.fetchall() if cur is not None and cur.description else []
             names = [d.name for d in cur.description] if cur is not None and cur.description else []
     except db.Error as exc:
