@@ -106,7 +106,7 @@ def run_schemaflow(url: str, clock_zero: float, workdir: Path,
     if report and report.get("lockWaitSeconds") is not None:
         run.lock_wait = float(report["lockWaitSeconds"])
         run.lock_wait_source = "schemaflow report lockWaitSeconds"
-    run.backfill_seconds = schemaflow_backfill_seconds(MIGRATIONS_DIR, proc.stderr)
+    run.backfill_seconds = schemaflow_backfill_seconds(proc.stderr)
     run.statements = [{"where": f"{m.group('file')}:{m.group('line')}",
                        "batches": int(m.group("batches")), "seconds": float(m.group("secs"))}
                       for m in map(_DONE.match, proc.stderr.splitlines()) if m]
@@ -133,9 +133,9 @@ def _backfill_step_ranges(up_file: Path) -> list[tuple[int, int]]:
     return out
 
 
-def schemaflow_backfill_seconds(mdir: Path, stderr: str) -> float | None:
+def schemaflow_backfill_seconds(stderr: str) -> float | None:
     """Seconds the CLI reports for those steps (their "(done)" progress lines)."""
-    ups = sorted(mdir.glob("000027_*.up.sql"))
+    ups = sorted(MIGRATIONS_DIR.glob("000027_*.up.sql"))
     ranges = _backfill_step_ranges(ups[0]) if ups else []
     total = None
     for line in stderr.splitlines():

@@ -208,7 +208,7 @@ def drop(pg: Any, name: str) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def schema_verify(pg: Any, db: str, workdir: Path) -> dict[str, Any]:
+def schema_verify(pg: Any, db: str) -> dict[str, Any]:
     """Run schemaflow's verification checks on a database (for naive: same end state?)."""
     if C.schemaflow_available():
         return {"summary": "n/a (CLI missing)"}
@@ -311,7 +311,7 @@ def run_contender(pg: Any, name: str, db: str, args: argparse.Namespace,
         # psql does not record versions; golang-migrate would have: 27, clean
         with admin(pg, db) as conn:
             conn.execute("UPDATE schema_migrations SET version = 27, dirty = false")
-        vsum = schema_verify(pg, db, workdir)
+        vsum = schema_verify(pg, db)
         vsum["source"] = "schemaflow migrate verify (after the run)"
     return {
         "name": name,

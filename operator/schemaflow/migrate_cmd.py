@@ -267,10 +267,9 @@ def _preflight(session: db.Session, args: argparse.Namespace, report: Report, st
     enforce(results, mode)
 
 
-def _checks(args: argparse.Namespace, version: int | None) -> list[Check]:
-    checks = checks_for_version(_sql_dirs(args)[1], version) if version is not None else []
-    for path in args.extra_checks:
-        checks.extend(load_checks(path))
+def _extra_checks(args: argparse.Namespace) -> list[Check]:
+    """The checks of ``--extra-checks`` files and of ``$SCHEMAFLOW_EXTRA_CHECKS``."""
+    checks = [c for path in args.extra_checks for c in load_checks(path)]
     # The operator passes a SchemaMigration's spec.verify.extraChecks this way (the Job's
     # container has no shell to write a file), in the verify-file format.
     inline = os.environ.get(EXTRA_CHECKS_ENV, "")
@@ -280,8 +279,9 @@ def _checks(args: argparse.Namespace, version: int | None) -> list[Check]:
 
 
 def _verify(session: db.Session, args: argparse.Namespace, report: Report,
-            version: int | None) -> None:
-    checks = _checks(args, version)
+            version: int | None, extra: list[Check]) -> None:
+    bundled = checks_for_version(_sql_dirs(args)[1], version) if version is not None else []
+    checks = bundled + extra
     if not checks:
         session.progress(f"no verification checks for version {show(version)} in "
                          f"{_sql_dirs(args)[1]}: nothing to verify")
@@ -300,8 +300,8 @@ def _verify(session: db.Session, args: argparse.Namespace, report: Report,
 # -- actions -----------------------------------------------------------------------------
 def _up(args: argparse.Namespace, report: Report) -> None:
     source = _source(args)
-    if args.verify:
-        _checks(args, None)  # a malformed extra check is refused before anything is applied
+    # read before anything is applied, so a malformed extra check changes nothing
+    extra = _extra_checks(args) if args.verify else []
     report.direction = "up"
     report.target_version = args.target if args.target is not None else source.latest
     with _connected(args, report, lock=True) as (session, vt):
@@ -319,7 +319,7 @@ def _up(args: argparse.Namespace, report: Report) -> None:
             report.no_change = True
             session.progress(f"nothing to apply: at version {show(state.version)}")
         if args.verify:
-            _verify(session, args, report, report.to_version)
+            _verify(session, args, report, report.to_version, extra)
 
 
 def _down(args: argparse.Namespace, report: Report) -> None:
@@ -369,7 +369,7 @@ def _verify_cmd(args: argparse.Namespace, report: Report) -> None:
         if state.version is None and not args.extra_checks \
                 and not os.environ.get(EXTRA_CHECKS_ENV, "").strip():
             raise UsageError("the database has no migration applied: nothing to verify")
-        _verify(session, args, report, state.version)
+        _verify(session, args, report, state.version, _extra_checks(args))
 
 
 def _plan(args: argparse.Namespace, report: Report) -> None:

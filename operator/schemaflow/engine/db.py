@@ -100,9 +100,9 @@ class Session:
 
     def retry_locks(self, attempt: Callable[[], T], what: str) -> T:
         """Run ``attempt`` again when it fails with lock_not_available (55P03) or
-        deadlock_detected (40P01), with
-        exponential backoff and jitter, at most ``lock_retries`` times. ``attempt`` must
-        be restartable from its start (a whole transaction, or one autocommit statement)."""
+        deadlock_detected (40P01), with exponential backoff and jitter, at most
+        ``lock_retries`` times. ``attempt`` must be restartable from its start (a whole
+        transaction, or one autocommit statement)."""
         s = self.settings
         for n in range(s.lock_retries + 1):
             t0 = time.monotonic()

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from schemaflow.engine import db
-from schemaflow.engine.sqlsplit import TX_CONTROL, Statement, nul_line, split_sql
+from schemaflow.engine.sqlsplit import TX_CONTROL, nul_line, split_sql
 from schemaflow.errors import MigrationSourceError
 
 _CHECK = re.compile(r"^--\s*check:\s*(?P<name>\S*)\s*$")
@@ -58,16 +58,18 @@ class CheckResult:
         return self.error is None and not self.problems
 
 
-REFUSED_HINT = ("a check runs in a transaction that is always rolled back; ending it would "
-                "let the check change the database: remove the statement")
-
-
-def refused_statement(statements: Sequence[Statement]) -> str | None:
-    """Why a check's statements cannot run as a check (one would end the rolled-back
-    transaction and make its writes stick), or None."""
-    for st in statements:
+def check_sql_problem(sql_text: str) -> str | None:
+    """What makes ``sql_text`` unfit to run as a check, or None: a NUL (libpq would drop the
+    text after it), or a statement that would end the check's rolled-back transaction and
+    make its writes stick. The CLI and the operator's spec parser both ask this."""
+    nul_at = nul_line(sql_text)
+    if nul_at is not None:
+        return f"line {nul_at} holds a NUL character"
+    for st in split_sql(sql_text):
         if TX_CONTROL.match(st.text):
-            return f"transaction control ({st.text.split()[0]}) is not allowed"
+            return (f"transaction control ({st.text.split()[0]}) is not allowed; a check runs "
+                    "in a transaction that is always rolled back, and ending it would let the "
+                    "check change the database: remove the statement")
     return None
 
 
@@ -86,13 +88,12 @@ def parse_checks(text: str, source: str = "<string>") -> list[Check]:
         if current is None:
             return
         sql_text = "\n".join(body).strip()
-        statements = split_sql(sql_text)
-        if not statements:
+        if not split_sql(sql_text):
             raise MigrationSourceError(f"{source}:{current['line']}: check "
                                        f"{current['name']!r} has no SQL")
-        if (problem := refused_statement(statements)) is not None:
+        if (problem := check_sql_problem(sql_text)) is not None:
             raise MigrationSourceError(f"{source}:{current['line']}: check "
-                                       f"{current['name']!r}: {problem}", hint=REFUSED_HINT)
+                                       f"{current['name']!r}: {problem}")
         checks.append(Check(sql=sql_text, **current))
 
     for lineno, line in enumerate(text.splitlines(), start=1):

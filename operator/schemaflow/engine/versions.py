@@ -181,4 +181,4 @@ def _run(conn: Connection, template: str, ident: sql.Identifier,
     ``v%s`` breaks the query), so it is doubled here and parameters are always passed,
     which turns ``%%`` back into ``%``."""
     quoted = sql.SQL(ident.as_string(conn).replace("%", "%%"))
-    return conn.execute(sql.SQL(template).format(quoted), params)  # type: ignore[arg-type]
+    return conn.execute(sql.SQL(template).format(quoted), params)

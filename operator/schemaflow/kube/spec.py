@@ -13,8 +13,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemaflow.engine.sqlsplit import nul_line, split_sql
-from schemaflow.engine.verify import REFUSED_HINT, refused_statement
+from schemaflow.engine.verify import check_sql_problem
 
 DURATION = re.compile(r"^[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h)$")
 CHECK_NAME = re.compile(r"^[a-z0-9_]+$")
@@ -154,11 +153,8 @@ def _checks(value: Any) -> tuple[ExtraCheck, ...]:
         description = _typed(item.get("description"), str, f"{path}.description", "")
         if "\n" in description or len(description) > 512:
             raise SpecError(f"{path}.description must be one line of at most 512 characters")
-        nul_at = nul_line(sql)
-        if nul_at is not None:
-            raise SpecError(f"{path}.sql: line {nul_at} holds a NUL character")
-        if (problem := refused_statement(split_sql(sql))) is not None:
-            raise SpecError(f"{path}.sql: {problem}; {REFUSED_HINT}")
+        if (problem := check_sql_problem(sql)) is not None:
+            raise SpecError(f"{path}.sql: {problem}")
         if any(check.name == name for check in checks):
             raise SpecError(f"{path}.name {name!r} is used twice")
         checks.append(ExtraCheck(name=name, sql=sql, description=description))
