@@ -1,4 +1,4 @@
-"""The two ways of applying 000027 that the benchmark compares.
+"""The ways of applying (and rolling back) 000027 that the benchmark compares.
 
 - ``schemaflow``: the real CLI, ``schemaflow migrate up --verify`` on the bundled
   ``sql/migrations`` (online-safe: batched backfills, concurrent indexes, NOT VALID
@@ -8,6 +8,10 @@
   ``psql -1 -f`` (the seed's option 2): one transaction, backfills by one UPDATE each,
   indexes without CONCURRENTLY, foreign keys validated at once. psql has no notion of lock
   wait, so it is measured by sampling ``pg_stat_activity`` (see ``monitor.py``).
+- the rollback: ``schemaflow migrate down --target 26`` (what the operator's rollback Job
+  runs) against ``reference/000027_naive.down.sql`` with ``psql -1 -f``; ``migrate plan``;
+  and the automatic path: ``migrate up --verify --extra-checks`` with a check that fails
+  (exit 3), then ``migrate down --target 26``, as the operator's two Jobs do.
 
 Each runner takes the database URL from the environment (never from argv, where ``ps``
 shows it) and returns a :class:`MigrationRun`.
@@ -30,6 +34,12 @@ REPO = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = REPO / "sql" / "migrations"
 VERIFY_DIR = REPO / "sql" / "verify"
 NAIVE_SQL = Path(__file__).resolve().parent / "reference" / "000027_naive.up.sql"
+NAIVE_DOWN_SQL = Path(__file__).resolve().parent / "reference" / "000027_naive.down.sql"
+BEFORE_27 = "26"  # the version a rollback of 000027 returns to (DomainFlow's bundle starts at 27)
+# an extra check that always fails: the automatic rollback's trigger
+FAILING_CHECK = ("-- check: bench_forced_failure\n"
+                 "-- description: fails on purpose, so that the automatic rollback runs\n"
+                 "SELECT 'forced by the benchmark' AS problem;\n")
 MIGRATION_APP_NAME = "bench-migration"  # NOT prefixed "bench-app" / "bench-monitor"
 
 
@@ -47,6 +57,7 @@ class MigrationRun:
     backfill_seconds: float | None = None
     statements: list[dict[str, Any]] = field(default_factory=list)
     output_tail: str = ""
+    phases: dict[str, Any] | None = None  # the automatic rollback: up's exit and both times
     skipped: str | None = None
 
     @property
@@ -69,31 +80,30 @@ def _tail(text: str, n: int = 2000) -> str:
     return text[-n:]
 
 
-def run_schemaflow(url: str, clock_zero: float, workdir: Path,
-                   extra_args: list[str] | None = None, timeout: float = 3600) -> MigrationRun:
-    report_path = workdir / "schemaflow-report.json"
-    cmd = [sys.executable, "-m", "schemaflow", "migrate", "up", "--dir", str(MIGRATIONS_DIR),
-           "--verify-dir", str(VERIFY_DIR), "--verify", "--output", "json", "--report", str(report_path),
-           # the application is connected on purpose: preflight reports it, does not stop
-           "--preflight", "warn", *(extra_args or [])]
-    run = MigrationRun("schemaflow", [c if c != str(report_path) else "REPORT" for c in cmd])
+def _schemaflow(name: str, argv: list[str], url: str, workdir: Path,
+                timeout: float) -> tuple[MigrationRun, subprocess.CompletedProcess[str] | None]:
+    """Run ``python -m schemaflow migrate ARGV --output json --report FILE``; the caller sets
+    the run's start and end on its clock."""
+    report_path = workdir / f"{name}-report.json"
+    report_path.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "schemaflow", "migrate", *argv, "--dir", str(MIGRATIONS_DIR),
+           "--verify-dir", str(VERIFY_DIR), "--output", "json", "--report", str(report_path)]
+    run = MigrationRun(name, [c if c != str(report_path) else "REPORT" for c in cmd])
     why = schemaflow_available()
     if why:
         run.skipped = why
-        return run
+        return run, None
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     env["DATABASE_URL"] = url
     env["PGAPPNAME"] = MIGRATION_APP_NAME
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "operator"),
                                                       env.get("PYTHONPATH", "")]))
-    run.start = time.monotonic() - clock_zero
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
                           cwd=REPO)
-    run.end = time.monotonic() - clock_zero
     run.exit_code = proc.returncode
     run.output_tail = _tail(proc.stderr + proc.stdout)
-    (workdir / "schemaflow.out").write_text(proc.stdout)
-    (workdir / "schemaflow.err").write_text(proc.stderr)
+    (workdir / f"{name}.out").write_text(proc.stdout)
+    (workdir / f"{name}.err").write_text(proc.stderr)
     report: dict[str, Any] | None = None
     try:
         report = json.loads(report_path.read_text())
@@ -106,16 +116,68 @@ def run_schemaflow(url: str, clock_zero: float, workdir: Path,
     if report and report.get("lockWaitSeconds") is not None:
         run.lock_wait = float(report["lockWaitSeconds"])
         run.lock_wait_source = "schemaflow report lockWaitSeconds"
-    run.backfill_seconds = schemaflow_backfill_seconds(proc.stderr)
     run.statements = [{"where": f"{m.group('file')}:{m.group('line')}",
                        "batches": int(m.group("batches")), "seconds": float(m.group("secs"))}
                       for m in map(_DONE.match, proc.stderr.splitlines()) if m]
+    return run, proc
+
+
+def run_schemaflow(url: str, clock_zero: float, workdir: Path,
+                   extra_args: list[str] | None = None, timeout: float = 3600,
+                   name: str = "schemaflow") -> MigrationRun:
+    """``migrate up --verify``: the application is connected on purpose, so preflight
+    reports it and does not stop (``--preflight warn``)."""
+    start = time.monotonic() - clock_zero
+    run, proc = _schemaflow(name, ["up", "--verify", "--preflight", "warn", *(extra_args or [])],
+                            url, workdir, timeout)
+    run.start, run.end = start, time.monotonic() - clock_zero
+    if proc is not None:
+        run.backfill_seconds = schemaflow_backfill_seconds(proc.stderr)
     return run
 
 
+def run_schemaflow_down(url: str, clock_zero: float, workdir: Path, timeout: float = 3600,
+                        name: str = "schemaflow-down") -> MigrationRun:
+    start = time.monotonic() - clock_zero
+    run, _ = _schemaflow(name, ["down", "--target", BEFORE_27], url, workdir, timeout)
+    run.start, run.end = start, time.monotonic() - clock_zero
+    return run
+
+
+def run_plan(url: str, clock_zero: float, workdir: Path, timeout: float = 3600) -> MigrationRun:
+    start = time.monotonic() - clock_zero
+    run, _ = _schemaflow("plan", ["plan", "--preflight", "warn"], url, workdir, timeout)
+    run.start, run.end = start, time.monotonic() - clock_zero
+    return run
+
+
+def run_auto_rollback(url: str, clock_zero: float, workdir: Path,
+                      timeout: float = 3600) -> MigrationRun:
+    """The operator's automatic path: up fails verification (exit 3), then down. One
+    window from the start of up to the end of down; the up's own figures in ``report``."""
+    checks = workdir / "bench-failing.verify.sql"
+    checks.write_text(FAILING_CHECK)
+    up = run_schemaflow(url, clock_zero, workdir, ["--extra-checks", str(checks)], timeout,
+                        name="auto-rollback-up")
+    if up.skipped or up.exit_code != 3:  # no rollback to measure
+        up.name = "auto-rollback"
+        return up
+    down = run_schemaflow_down(url, clock_zero, workdir, timeout, name="auto-rollback-down")
+    down.name = "auto-rollback"
+    down.command = [*up.command, "&&", *down.command]
+    down.start = up.start
+    down.phases = {"upExitCode": up.exit_code, "upSeconds": round(up.wall, 3),
+                   "downSeconds": round(down.end - up.end, 3),
+                   "upFailedChecks": [f.get("check") for f in
+                                      ((up.report or {}).get("verification") or {}).get("failures", [])]}
+    down.output_tail = up.output_tail[-700:] + "\n---\n" + down.output_tail
+    return down
+
+
 BACKFILL_TABLE = "dns_validation_results"  # the 1M-row backfill: business_status (mismatch 9)
-_DONE = re.compile(r"^\s*(?P<file>\S+\.up\.sql):(?P<line>\d+): (?P<batches>\d+) batches, "
-                   r"(?P<rows>\d+) rows, (?P<secs>\d+(?:\.\d+)?)s \(done\)")
+_DONE = re.compile(r"^\s*(?P<file>\S+\.(?:up|down)\.sql):(?P<line>\d+): (?P<batches>\d+) batches, "
+                   r"(?P<rows>\d+) rows(?: by the statement, \d+ rows written in all tables)?, "
+                   r"(?P<secs>\d+(?:\.\d+)?)s \(done\)")
 
 
 def _backfill_step_ranges(up_file: Path) -> list[tuple[int, int]]:
@@ -172,13 +234,14 @@ def parse_psql_timing(output: str) -> list[dict[str, Any]]:
 
 
 def run_naive(url: str, psql: str, clock_zero: float, workdir: Path,
-              timeout: float = 3600) -> MigrationRun:
+              timeout: float = 3600, sql_file: Path = NAIVE_SQL,
+              name: str = "naive") -> MigrationRun:
     u = urlsplit(url)
     cmd = [psql, "-X", "-1", "-v", "ON_ERROR_STOP=1", "--echo-queries",
            "-h", u.hostname or "127.0.0.1", "-p", str(u.port or 5432),
            "-U", unquote(u.username or "postgres"), "-d", unquote(u.path.lstrip("/")),
-           "-c", r"\timing on", "-f", str(NAIVE_SQL)]
-    run = MigrationRun("naive", [*cmd])
+           "-c", r"\timing on", "-f", str(sql_file)]
+    run = MigrationRun(name, [*cmd])
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     env["PGPASSWORD"] = unquote(u.password or "")  # env, not argv
     env["PGAPPNAME"] = MIGRATION_APP_NAME
@@ -187,8 +250,8 @@ def run_naive(url: str, psql: str, clock_zero: float, workdir: Path,
     run.end = time.monotonic() - clock_zero
     run.exit_code = proc.returncode
     run.output_tail = _tail(proc.stderr)
-    (workdir / "naive.out").write_text(proc.stdout)
-    (workdir / "naive.err").write_text(proc.stderr)
+    (workdir / f"{name}.out").write_text(proc.stdout)
+    (workdir / f"{name}.err").write_text(proc.stderr)
     run.statements = parse_psql_timing(proc.stdout)
     ups = [s for s in run.statements
            if s["tag"] == "UPDATE" and s["query"].startswith(f"UPDATE {BACKFILL_TABLE}")]

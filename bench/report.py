@@ -62,6 +62,12 @@ def app_figures(ops: list[Op], mig_start: float, mig_end: float, warmup: float) 
         # the longest time one statement spent in the database (no client-side queueing)
         "maxServiceSecondsDuring": round(max((o.service for o in during), default=0.0), 3),
         "maxQueueingBeforeSeconds": round(queued_before, 3),
+        # how much of the machine the application itself kept busy while the migration ran
+        # (its statements' time in the database, per second of migration): an online
+        # migration shares the CPUs with it, one that blocks the application does not
+        "busyDuringSessionsPerSecond": round(sum(
+            max(0.0, min(o.end, mig_end) - max(o.start, mig_start)) for o in during)
+            / max(1e-9, mig_end - mig_start), 2),
         "saturated": queued_before > 1.0,
         "errors": {
             "renameImplied": rename_implied,
@@ -81,7 +87,8 @@ def timeline(ops: list[Op], origin: float) -> list[list[float]]:
 
 
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue's targets, each measured value against its bound (None = not measured)."""
+    """The targets of docs/performance.md, each measured value against its bound (None =
+    not measured)."""
     by = {c["name"]: c for c in result.get("contenders", [])}
     sf, nv = by.get("schemaflow"), by.get("naive")
     # exit 3 = applied, then verification failed: the migration ran, its figures count
@@ -109,10 +116,24 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         add("stall ratio naive/schemaflow", ratio, ">= 10x", ratio >= 10)
         tw, nw = sf["migration"]["wallSeconds"], nv["migration"]["wallSeconds"]  # type: ignore[index]
         r2 = round(tw / nw, 2) if nw > 0 else math.inf
-        add("schemaflow time / naive time", r2, "<= 2x", r2 <= 2)
+        add("schemaflow time / naive time", r2, "<= 1.3x", r2 <= 1.3)
     else:
         add("stall ratio naive/schemaflow", None, ">= 10x", None, "a contender did not run")
-        add("schemaflow time / naive time", None, "<= 2x", None, "a contender did not run")
+        add("schemaflow time / naive time", None, "<= 1.3x", None, "a contender did not run")
+    for name, what in (("schemaflow-down", "rollback (down)"), ("auto-rollback",
+                       "automatic rollback (up fails verification, then down)"), ("plan", "plan")):
+        c = by.get(name)
+        if not c or c.get("skipped"):
+            continue
+        st = c["app"]["maxWriteStallSeconds"]
+        add(f"{what}: longest write stall", st, "<= 1 s at ~1M rows",
+            (st <= 1.0 and c["migration"]["exitCode"] == 0) if big else None,
+            "" if c["migration"]["exitCode"] == 0 else f"exit {c['migration']['exitCode']}")
+        idt = c.get("identity") or {}
+        if idt:
+            add(f"{what}: schema and rows as before up", idt["schemaIdentical"] and idt["rowsIdentical"],
+                "identical", idt["schemaIdentical"] and idt["rowsIdentical"],
+                f"{idt['tablesCompared']} tables, {idt['rowsCompared']:,} rows")
     for c in result.get("contenders", []):
         if c.get("skipped"):
             continue
@@ -135,6 +156,29 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                 None if p99 is None else p99 < 1.0 and not m.get("missingJobs"), note)
         mem = op.get("peakRssMiB")
         add("operator peak memory", mem, "< 150 MiB", None if mem is None else mem < 150)
+    return out
+
+
+def failures(result: dict[str, Any]) -> list[str]:
+    """What makes ``python -m bench`` exit 1: schemaflow's own result is wrong (not its
+    speed, which depends on the machine)."""
+    out = []
+    for c in result.get("contenders", []):
+        if c.get("skipped"):
+            continue
+        m, name = c["migration"], c["name"]
+        if name == "schemaflow" and (m["exitCode"] != 0 or c["verify"].get("failed")):
+            out.append(f"schemaflow up: exit {m['exitCode']}, verification {c['verify']['summary']}")
+        if name in ("schemaflow-down", "plan") and m["exitCode"] != 0:
+            out.append(f"{name}: exit {m['exitCode']}")
+        if name == "auto-rollback" and (m["exitCode"] != 0 or (m.get("phases") or {}).get("upExitCode") != 3):
+            out.append(f"auto-rollback: up exit {(m.get('phases') or {}).get('upExitCode')}, "
+                       f"down exit {m['exitCode']} (want 3 then 0)")
+        idt = c.get("identity")
+        if name != "naive-down" and idt and not (idt["schemaIdentical"] and idt["rowsIdentical"]):
+            out.append(f"{name}: the database is not as before up ({c['verify']['summary']})")
+        if c["writes"]["lost"]:
+            out.append(f"{name}: {c['writes']['lost']} committed writes lost")
     return out
 
 
@@ -189,6 +233,9 @@ def table(result: dict[str, Any]) -> str:
     row("migration lock wait, sampled (s)",
         lambda c: _f(c["migration"]["lockWaitSampledSeconds"], "{:.2f}"))
     row("app lock wait, sampled (session-s)", lambda c: _f(c["app"]["lockWaitSeconds"], "{:.2f}"))
+    row("app sessions in the database during migration (per s; waiting on locks)",
+        lambda c: f"{c['app']['busyDuringSessionsPerSecond']:.2f} "
+                  f"({c['app']['lockWaitSeconds'] / max(1e-9, c['migration']['wallSeconds']):.2f})")
     row("app ops (during migration)",
         lambda c: f"{c['app']['ops']:,} ({c['app']['during']['ops']:,})")
     row("app errors: rename-implied", lambda c: str(c["app"]["errors"]["renameImplied"]))
@@ -200,7 +247,11 @@ def table(result: dict[str, Any]) -> str:
     row("host CPU busy during migration / load avg",
         lambda c: f"{c['host']['cpuBusyDuringMigration']:.0%} / "
                   f"{c['host']['loadAverage1mStartEnd'][0]:.1f}->{c['host']['loadAverage1mStartEnd'][1]:.1f}")
-    row("verify after migration", lambda c: str(c.get("verify", {}).get("summary", "n/a")))
+    row("verify after migration / identity after rollback",
+        lambda c: str(c.get("verify", {}).get("summary", "n/a")))
+    row("automatic rollback: up exit, up s + down s",
+        lambda c: (f"{c['migration']['phases']['upExitCode']}, {c['migration']['phases']['upSeconds']:.2f}"
+                   f" + {c['migration']['phases']['downSeconds']:.2f}") if c["migration"].get("phases") else "")
 
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
 
@@ -265,7 +316,8 @@ def markdown(result: dict[str, Any], plot_path: str) -> str:
     p = result["params"]
     srv = result.get("server", {})
     lines = [
-        f"Run of {result['started']} (UTC) on {result['host']['cpus']} CPUs "
+        f"Run of {result['started']} (UTC), commit {result.get('commit', 'not recorded')}, "
+        f"on {result['host']['cpus']} CPUs "
         f"(shared with other work), PostgreSQL {srv.get('version', '?')} ({srv.get('flavour', '?')}), "
         f"scale {ds.get('scale')}: "
         + ", ".join(f"{k} {v:,}" for k, v in rows.items())

@@ -8,8 +8,15 @@ One run:
 4. per contender: starts the application workload, waits, applies 000027 (schemaflow's CLI
    or the naive reference through psql), keeps the workload running a little longer, stops
    it, and checks that every committed write is still there;
-5. optionally measures the operator's overhead on the Kubernetes API emulator;
-6. prints a table, writes ``bench/results/latest.json`` and draws ``latest.png``.
+5. the rollback, under the same workload: schemaflow's ``down`` on the database its up left,
+   the naive down (psql -1) on a copy of it, then ``migrate plan`` and the automatic path
+   (up with a failing extra check, then down) on fresh clones; after each, the schema and
+   rows are compared with the template (``identity.py``);
+6. optionally measures the operator's overhead on the Kubernetes API emulator;
+7. prints a table, writes ``bench/results/latest.json`` and draws ``latest.png``.
+
+The exit code is 1 when schemaflow's verification failed or a rollback did not give back
+the database as it was (the smoke test relies on it).
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import psycopg
 from psycopg import sql
 
 from bench import contenders as C
-from bench import plot, report
+from bench import identity, plot, report
 from bench.monitor import LockMonitor
 from bench.workload import (
     campaign_counters,
@@ -48,6 +55,10 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 BASELINE_DIR = REPO / "sql" / "baseline"
 TEMPLATE = "domainflow_v26_template"
+UPS = ("schemaflow", "naive")  # 000027 up, on clones of the template (order alternates)
+DOWNS = ("schemaflow-down", "naive-down")  # on schemaflow's result, and a copy of it
+OTHERS = ("plan", "auto-rollback")  # on clones of the template
+ALL_CONTENDERS = (*UPS, *DOWNS, *OTHERS)
 COUNT_TABLES = ("campaigns", "campaign_jobs", "dns_validation_results", "http_keyword_results",
                 "generated_domains")
 
@@ -88,8 +99,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--repeat", type=int, default=1,
                    help="rounds of all contenders (alternating order); the median run of each "
                         "is reported (1)")
-    p.add_argument("--contenders", default="schemaflow,naive",
-                   help="comma-separated, run in this order (schemaflow,naive)")
+    p.add_argument("--contenders", default=",".join(ALL_CONTENDERS),
+                   help=f"comma-separated subset of {','.join(ALL_CONTENDERS)} (all); the "
+                        "downs need schemaflow")
     p.add_argument("--schemaflow-arg", action="append", default=[],
                    help="extra argument for `schemaflow migrate up` (repeatable)")
     p.add_argument("--out", type=Path, default=RESULTS,
@@ -259,6 +271,15 @@ def run_contender(pg: Any, name: str, db: str, args: argparse.Namespace,
         mig = C.run_schemaflow(url, zero, workdir, args.schemaflow_arg)
     elif name == "naive":
         mig = C.run_naive(url, pg.tool("psql"), zero, workdir)
+    elif name == "schemaflow-down":
+        mig = C.run_schemaflow_down(url, zero, workdir)
+    elif name == "naive-down":
+        mig = C.run_naive(url, pg.tool("psql"), zero, workdir, sql_file=C.NAIVE_DOWN_SQL,
+                          name=name)
+    elif name == "plan":
+        mig = C.run_plan(url, zero, workdir)
+    elif name == "auto-rollback":
+        mig = C.run_auto_rollback(url, zero, workdir)
     else:
         raise ValueError(f"unknown contender {name}")
     if mig.skipped:
@@ -294,25 +315,37 @@ def run_contender(pg: Any, name: str, db: str, args: argparse.Namespace,
     app["maxSessionsBlocked"] = locks.max_app_blocked
     if fatal:
         app["clientFailures"] = fatal
-    with admin(pg, db) as conn:
-        # rows the migration gave a business_status (the application's own inserts aside)
-        mig.backfill_rows = int(conn.execute(  # type: ignore[index]
-            sql.SQL("SELECT count(*) FROM {} WHERE business_status IS NOT NULL "
-                    "AND domain_name NOT LIKE %s").format(sql.Identifier(C.BACKFILL_TABLE)),
-            ("bench-%",)).fetchone()[0]) if mig.exit_code in (0, 3) else None
+    if name in UPS:
+        with admin(pg, db) as conn:
+            # rows the migration gave a business_status (the application's own inserts aside)
+            mig.backfill_rows = int(conn.execute(  # type: ignore[index]
+                sql.SQL("SELECT count(*) FROM {} WHERE business_status IS NOT NULL "
+                        "AND domain_name NOT LIKE %s").format(sql.Identifier(C.BACKFILL_TABLE)),
+                ("bench-%",)).fetchone()[0]) if mig.exit_code in (0, 3) else None
     bf_rate = (mig.backfill_rows / mig.backfill_seconds
                if mig.backfill_rows and mig.backfill_seconds else None)
     verify = (mig.report or {}).get("verification") if name == "schemaflow" else None
+    same: dict[str, Any] | None = None
     if verify is not None:
         vsum = {"summary": f"{verify.get('passed', '?')} passed, {verify.get('failed', '?')} failed",
-                "source": "schemaflow migrate up --verify",
+                "source": "schemaflow migrate up --verify", "failed": verify.get("failed"),
                 "failedChecks": [f.get("check") for f in verify.get("failures", [])]}
-    else:
+    elif name == "naive":
         # psql does not record versions; golang-migrate would have: 27, clean
         with admin(pg, db) as conn:
             conn.execute("UPDATE schema_migrations SET version = 27, dirty = false")
         vsum = schema_verify(pg, db)
         vsum["source"] = "schemaflow migrate verify (after the run)"
+    else:
+        if name == "naive-down":  # likewise: 26, clean
+            with admin(pg, db) as conn:
+                conn.execute("UPDATE schema_migrations SET version = 26, dirty = false")
+        log(f"{name}: comparing schema and rows with the template ...")
+        same = identity.compare(pg.tool("pg_dump"), pg.admin_conninfo(TEMPLATE),
+                                pg.admin_conninfo(db), ds.progress_campaigns)
+        vsum = {"summary": ("identical to before up" if same["schemaIdentical"] and same["rowsIdentical"]
+                            else "schema differs" if not same["schemaIdentical"] else "rows differ"),
+                "source": "pg_dump --schema-only and per-table row checksums against the template"}
     return {
         "name": name,
         "database": db,
@@ -332,6 +365,7 @@ def run_contender(pg: Any, name: str, db: str, args: argparse.Namespace,
             "backfillSeconds": None if mig.backfill_seconds is None else round(mig.backfill_seconds, 3),
             "backfillRowsPerSecond": None if bf_rate is None else round(bf_rate),
             "outputTail": mig.output_tail[-1500:] if mig.exit_code else "",
+            "phases": mig.phases,
             # where the time went: schemaflow's batch steps, psql's slowest statements
             "slowestSteps": sorted(mig.statements, key=lambda s: -float(s.get("seconds", s.get("ms", 0) / 1000)))[:10],
         },
@@ -340,10 +374,78 @@ def run_contender(pg: Any, name: str, db: str, args: argparse.Namespace,
         "writes": {"committed": committed, "committedDuringMigration": during_committed,
                    "lost": lost, "byKind": writes},
         "verify": vsum,
+        "identity": same,
         "lockSamples": {"intervalSeconds": locks.interval, "samples": locks.samples,
                         "blockedSeries": locks.series[:2000]},
         "timeline": report.timeline(ops, mig.start),
     }
+
+
+def dbname(contender: str) -> str:
+    return "bench_" + contender.replace("-", "_")
+
+
+def run_round(pg: Any, names: list[str], rnd: int, args: argparse.Namespace, workdir: Path,
+              result: dict[str, Any]) -> list[dict[str, Any]]:
+    """One round: the ups (order alternating per round so neither always runs first), the
+    downs on what schemaflow's up left (and a copy of it), then plan and the automatic
+    rollback."""
+    unknown = [n for n in names if n not in ALL_CONTENDERS]
+    if unknown:
+        raise SystemExit(f"unknown contender(s) {unknown}: choose from {ALL_CONTENDERS}")
+    if any(n in DOWNS for n in names) and "schemaflow" not in names:
+        raise SystemExit("the downs roll back schemaflow's up: add schemaflow to --contenders")
+
+    def alternate(group: tuple[str, ...]) -> list[str]:
+        order = [n for n in group if n in names]
+        return order if rnd % 2 == 0 else list(reversed(order))
+
+    fresh = alternate(UPS) + [n for n in OTHERS if n in names]
+    clones = {n: round(clone(pg, dbname(n)), 2) for n in fresh}  # before any migration
+    result["dataset"].setdefault("cloneSeconds", clones)
+    with admin(pg) as conn:
+        conn.execute("CHECKPOINT")
+    runs: list[dict[str, Any]] = []
+
+    def run(n: str, db: str) -> dict[str, Any]:
+        if args.repeat > 1:
+            log(f"round {rnd + 1}/{args.repeat}: {n}")
+        c = run_contender(pg, n, db, args, workdir)
+        c["round"] = rnd + 1
+        runs.append(c)
+        return c
+
+    up_ok = False
+    for n in alternate(UPS):
+        c = run(n, dbname(n))
+        if n == "schemaflow":
+            up_ok = c.get("migration", {}).get("exitCode") == 0
+        elif not args.keep_clones:
+            drop(pg, dbname(n))
+    downs = alternate(DOWNS)
+    if downs and not up_ok:
+        for n in downs:
+            runs.append({"name": n, "skipped": "schemaflow's up did not succeed", "round": rnd + 1})
+        downs = []
+    if "naive-down" in downs:  # the same starting point as schemaflow's down
+        with admin(pg) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(dbname("naive-down"))))
+            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
+                sql.Identifier(dbname("naive-down")), sql.Identifier(dbname("schemaflow"))))
+            conn.execute("CHECKPOINT")
+    for n in downs:
+        run(n, dbname("schemaflow") if n == "schemaflow-down" else dbname(n))
+        if n == "naive-down" and not args.keep_clones:
+            drop(pg, dbname(n))
+    if "schemaflow" in names and not args.keep_clones:
+        drop(pg, dbname("schemaflow"))
+    for n in OTHERS:
+        if n in names:
+            run(n, dbname(n))
+            if not args.keep_clones:
+                drop(pg, dbname(n))
+    return runs
 
 
 def summary(c: dict[str, Any]) -> dict[str, Any]:
@@ -407,14 +509,34 @@ def update_docs(result: dict[str, Any], out: Path) -> None:
     DOC.write_text(f"{head}{BEGIN}\n{report.markdown(result, plot_rel)}{END}{tail}")
 
 
-def render(result: dict[str, Any], out: Path) -> None:
+def render(result: dict[str, Any], out: Path) -> bool:
+    """Write the JSON, then the plot; False when matplotlib is missing (the JSON stands)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
-    plot.draw(result, out / "latest.png")
+    try:
+        plot.draw(result, out / "latest.png")
+    except ImportError:
+        log("no plot: matplotlib is not installed. `pip install -e '.[bench]'`, then "
+            f"`python -m bench --plot-only {out / 'latest.json'}` draws it")
+        return False
+    return True
+
+
+def source_commit() -> tuple[str, bool]:
+    """The commit measured, marked when the working tree differs from it (figures must say
+    which code they describe), and whether it was clean."""
+    repo = Path(__file__).resolve().parents[1]
+    def git(*a: str) -> str:
+        return subprocess.run(["git", *a], cwd=repo, capture_output=True, text=True,
+                              check=False).stdout.strip()
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", "operator", "sql", "bench")
+    return head + (" with uncommitted changes" if changed else ""), not changed
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    commit, clean = source_commit()
     if args.plot_only:
         res = json.loads(args.plot_only.read_text())
         plot.draw(res, args.plot_only.with_suffix(".png"))
@@ -424,6 +546,8 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {
         "benchmark": "schemaflow 000027 online vs naive",
         "started": started.isoformat(timespec="seconds"),
+        "commit": commit,
+        "treeClean": clean,
         "params": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
                    if k not in ("plot_only",)},
         "host": {"cpus": os.cpu_count(), "python": platform.python_version(),
@@ -448,24 +572,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"dataset rows: {result['dataset']['rows']}")
             rounds: list[list[dict[str, Any]]] = []
             for rnd in range(args.repeat):
-                # alternate the order so neither contender always runs first
-                order = names if rnd % 2 == 0 else list(reversed(names))
-                clones = {}
-                for n in order:  # all clones before any migration: identical starting points
-                    clones[n] = round(clone(pg, f"bench_{n}"), 2)
-                result["dataset"].setdefault("cloneSeconds", clones)
-                with admin(pg) as conn:
-                    conn.execute("CHECKPOINT")
-                runs = []
-                for n in order:
-                    if args.repeat > 1:
-                        log(f"round {rnd + 1}/{args.repeat}: {n}")
-                    c = run_contender(pg, n, f"bench_{n}", args, workdir)
-                    c["round"] = rnd + 1
-                    runs.append(c)
-                    if not args.keep_clones:
-                        drop(pg, f"bench_{n}")
-                rounds.append(runs)
+                rounds.append(run_round(pg, names, rnd, args, workdir, result))
             result["contenders"] = pick_median(rounds, names)
             if args.repeat > 1:
                 result["rounds"] = [[summary(c) for c in r] for r in rounds]
@@ -489,7 +596,7 @@ def main(argv: list[str] | None = None) -> int:
                 pg.cleanup()
     result["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     result["targets"] = report.targets(result)
-    render(result, args.out)
+    plotted = render(result, args.out)
     if args.update_docs:
         update_docs(result, args.out)
     print(report.table(result))
@@ -497,8 +604,11 @@ def main(argv: list[str] | None = None) -> int:
     print(report.targets_table(result["targets"]))
     print()
     print(report.operator_table(result.get("operator")))
-    print(f"\nwrote {args.out / 'latest.json'} and {args.out / 'latest.png'}")
-    return 0
+    print(f"\nwrote {args.out / 'latest.json'}" + (f" and {args.out / 'latest.png'}" if plotted else ""))
+    failures = report.failures(result)
+    for f in failures:
+        log(f"FAILED: {f}")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,5 +3,6 @@
 # (embedded PostgreSQL, DomainFlow at version 26, plan -> up -> verify). Arguments go to it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+[ -f .venv/bin/schemaflow ] || echo "demo: first run: installing schemaflow and an embedded PostgreSQL 18 into .venv (about a minute)"
 bash scripts/bootstrap.sh demo
 exec .venv/bin/schemaflow demo "$@"

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ from schemaflow.errors import EXIT_OK, EXIT_VERIFY_FAILED, UsageError
 
 VERIFY_FILE = "000027_comprehensive_schema_alignment.verify.sql"
 
-# number -> (table(s), title), as in DOMAINFLOW.md and sql/SCHEMA_AUDIT_REPORT.md
+# number -> (table(s), title), as in sql/SCHEMA_AUDIT_REPORT.md
 MISMATCHES: dict[int, tuple[str, str]] = {
     1: ("domain_generation_campaign_params", "created_at timestamptz NOT NULL"),
     2: ("domain_generation_campaign_params", "updated_at timestamptz NOT NULL, kept by a trigger"),
@@ -52,11 +54,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="read the database URL from this file instead of $DATABASE_URL")
     parser.add_argument("--verify-file", type=Path, default=None,
                         help=f"checks to run (default: the bundled sql/verify/{VERIFY_FILE})")
-    parser.add_argument("--output", choices=["text", "json"], default="text")
+    parser.add_argument("--output", choices=["text", "json"], default="text",
+                        help="a table, or one JSON line on stdout")
     parser.add_argument("--fail-on-open", action="store_true",
                         help="exit 3 when at least one mismatch is open")
     parser.add_argument("--statement-timeout", type=float, default=60.0,
                         help="seconds per check (default 60)")
+    parser.add_argument("--explain", action="store_true",
+                        help="for each mismatch, what the database holds (absent / exact / drifted, "
+                        "with the difference / equivalent under another name) and what up will do")
 
 
 def default_verify_file() -> Path:
@@ -66,13 +72,15 @@ def default_verify_file() -> Path:
 
 
 def audit_database(url: str, verify_file: Path | None = None, *,
-                   statement_timeout: float = 60.0) -> list[dict[str, Any]]:
+                   statement_timeout: float = 60.0, explain: bool = False) -> list[dict[str, Any]]:
     """One dict per mismatch (1..23): number, table, title, open, checks (names),
-    failing (``[{"check", "problems"}]``)."""
+    failing (``[{"check", "problems"}]``), with ``explain`` also explain (``{"state",
+    "found", "action"}``, see schemaflow.audit_explain)."""
     from schemaflow.engine.verify import load_checks, run_checks
 
     checks = load_checks(verify_file or default_verify_file())
     results = run_checks(url, checks, statement_timeout=statement_timeout)
+    explained = _explain(url) if explain else {}
     items = []
     for number, (table, title) in MISMATCHES.items():
         mine = [r for r in results if number in r.check.mismatches]
@@ -83,41 +91,78 @@ def audit_database(url: str, verify_file: Path | None = None, *,
                       # an item no check covers cannot be proven closed
                       "open": bool(failing) or not mine,
                       "checks": [r.check.name for r in mine], "failing": failing})
+        if explain:
+            items[-1]["explain"] = explained[number]
     return items
 
 
-def _first_problem(item: dict[str, Any]) -> str:
+def _explain(url: str) -> dict[int, dict[str, Any]]:
+    from schemaflow.audit_explain import UP_FILE, explain
+    from schemaflow.engine import db
+    from schemaflow.engine.sources import default_sql_dir
+
+    session = db.connect(url)
+    try:
+        return explain(session.conn, default_sql_dir() / "migrations" / UP_FILE)
+    finally:
+        session.conn.close()
+
+
+def _first_problem(item: dict[str, Any], width: int = 93) -> str:
     if not item["failing"]:
         return "" if item["checks"] else "no check covers this item"
     f = item["failing"][0]
     problem = f["problems"][0] if f["problems"] else ""
-    text = f"{f['check']}: {problem}"
     more = len(item["failing"]) - 1
-    return (text[:90] + "...") if len(text) > 93 else text + (f" (+{more} more)" if more else "")
+    suffix = f" (+{more} more)" if more else ""
+    text = f"{f['check']}: {problem}"
+    room = width - len(suffix)
+    return (text if len(text) <= room else text[:room - 3] + "...") + suffix
+
+
+def render_table(items: list[dict[str, Any]]) -> list[str]:
+    """The text table: no line over 100 columns (the first failing check of an open item
+    goes on its own indented line)."""
+    lines = [f"{'#':>3}  {'state':5} {'table':32} mismatch"]
+    for i in items:
+        state = "OPEN" if i["open"] else "fixed"
+        lines.append(f"{i['number']:>3}  {state:5} {i['table'][:32]:32} {i['title'][:56]}")
+        if problem := _first_problem(i):
+            lines.append(f"       {problem}")
+        if "explain" in i:  # --explain: what is there, what up does (wrapped at 100)
+            ex = i["explain"]
+            lines += textwrap.wrap(f"{ex['state']}: " + "; ".join(ex["found"]), 100,
+                                   initial_indent="       ", subsequent_indent="         ")
+            lines += textwrap.wrap("up will: " + ex["action"], 100,
+                                   initial_indent="       ", subsequent_indent="         ")
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
+    from schemaflow.dburl import read_database_url
     from schemaflow.engine import db
-    from schemaflow.migrate_cmd import database_url
 
-    url = database_url(args)
+    url = read_database_url(args.database_url_file)
     verify_file = args.verify_file or default_verify_file()
     if not verify_file.is_file():
         raise UsageError(f"verify file {verify_file} not found")
-    items = audit_database(url, verify_file, statement_timeout=args.statement_timeout)
+    items = audit_database(url, verify_file, statement_timeout=args.statement_timeout,
+                           explain=args.explain)
     open_items = [i for i in items if i["open"]]
-    if args.output == "json":
-        print(json.dumps({"total": len(items), "open": len(open_items),
-                          "openNumbers": [i["number"] for i in open_items], "mismatches": items},
-                         indent=2))
-    else:
-        print(f"{'#':>3}  {'state':6} {'table':40} {'mismatch':58} first failing check")
-        for i in items:
-            state = "OPEN" if i["open"] else "fixed"
-            line = f"{i['number']:>3}  {state:6} {i['table'][:40]:40} {i['title'][:58]:58} {_first_problem(i)}"
-            print(db.redact(line, url).rstrip())
-        print(f"{len(open_items)} of {len(items)} mismatches open")
-    sys.stdout.flush()
+    try:
+        if args.output == "json":
+            print(json.dumps({"total": len(items), "open": len(open_items),
+                              "openNumbers": [i["number"] for i in open_items],
+                              "mismatches": items}))
+        else:
+            for line in render_table(items):
+                print(db.redact(line, url).rstrip())
+            print(f"{len(open_items)} of {len(items)} mismatches open")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader stopped reading (`audit | head -3`): no traceback, and no second
+        # error when Python flushes stdout at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     if args.fail_on_open and open_items:
         return EXIT_VERIFY_FAILED
     return EXIT_OK

@@ -19,15 +19,22 @@ import warnings
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 DEMO_DB = "domainflow"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from schemaflow.baseline import VARIANTS
+
     parser.add_argument("--keep", action="store_true",
                         help="leave the server running and print how to connect")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="data volume of the baseline (1.0: ~10k DNS results)")
+    parser.add_argument("--variant", default="synthetic", choices=VARIANTS,
+                        help="shape of the version-26 database (schemaflow.baseline.VARIANTS): "
+                        "synthetic (generated drift), production-like (objects in another shape or "
+                        "under other names), already-aligned, half-applied (a hand-run stopped midway)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         admin.conn.close()
         conninfo = pg.admin_conninfo(DEMO_DB)
         os.environ["DATABASE_URL"] = conninfo  # this process only: the CLI reads it from here
-        _load_baseline(conninfo, args.scale)
+        _load_baseline(conninfo, args.scale, args.variant)
         _audit(conninfo, "before")
         _section("schemaflow migrate plan")
         codes = {"plan": _plan_summary(cli.main)}
@@ -58,13 +65,25 @@ def run(args: argparse.Namespace) -> int:
         _section(f"done in {time.monotonic() - t0:.1f}s: " +
                  ", ".join(f"{k} exit {v}" for k, v in codes.items()))
         if args.keep:
-            pid = (pg.data / "postmaster.pid").read_text().split()[0]
-            print(f"server left running; connect with:\n  {pg.tool('psql')} \"{conninfo}\"\n"
-                  f"stop it with:\n  kill -INT {pid} && rm -rf {pg.root}")
+            print(_kept(pg))
         return max(codes.values())
     finally:
         if not args.keep:
             pg.cleanup()
+
+
+def _kept(pg: Any) -> str:
+    """How to use the server left running: a URL that works as is with schemaflow, psql and
+    any libpq client (the trusted unix socket: no password), what to try, how to stop."""
+    url = f"postgresql://postgres@/{DEMO_DB}?host={quote(str(pg.socket_dir))}&port={pg.port}"
+    pid = (pg.data / "postmaster.pid").read_text().split()[0]
+    return "\n".join([
+        "server left running; to use it:",
+        f"  export DATABASE_URL='{url}'",
+        "  .venv/bin/schemaflow migrate history          # the run you just watched",
+        "  .venv/bin/schemaflow migrate down --preflight warn   # back to 26; up again after",
+        f"  {pg.tool('psql')} \"$DATABASE_URL\"",
+        f"stop it with:\n  kill -INT {pid} && rm -rf {pg.root}"])
 
 
 def _section(title: str) -> None:
@@ -90,14 +109,14 @@ def _plan_summary(main: Callable[[list[str]], int]) -> int:
     return code
 
 
-def _load_baseline(conninfo: str, scale: float) -> None:
-    _section(f"load DomainFlow version 26 (scale {scale:g})")
+def _load_baseline(conninfo: str, scale: float, variant: str = "synthetic") -> None:
+    _section(f"load DomainFlow version 26 (scale {scale:g}, variant {variant})")
     loader = _optional("schemaflow.baseline", "load_baseline")
     if loader is None:
         print("baseline loader not available: continuing with an empty database")
         return
     t0 = time.monotonic()
-    loader(conninfo, scale)
+    loader(conninfo, scale, variant=variant)
     print(f"loaded in {time.monotonic() - t0:.1f}s")
 
 

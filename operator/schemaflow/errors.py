@@ -72,6 +72,13 @@ class ChecksumDrift(SchemaflowError):
     reason = "ChecksumDrift"
 
 
+class PendingMigrations(SchemaflowError):
+    """`migrate validate --no-pending`: migration files are not yet applied."""
+
+    exit_code = EXIT_APPLY_FAILED
+    reason = "PendingMigrations"
+
+
 class VerificationFailed(SchemaflowError):
     """Applied, but at least one verification check did not hold."""
 

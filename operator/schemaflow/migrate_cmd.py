@@ -1,4 +1,4 @@
-"""``schemaflow migrate up|down|status|verify|plan|force``: the migration Job's entrypoint.
+"""``schemaflow migrate up|down|status|validate|verify|plan|force``: the migration Job's entrypoint.
 
 The database URL comes from ``DATABASE_URL`` or ``--database-url-file``, never from a flag
 value (flags show in ``ps`` and in Pod specs). Every command produces the JSON result of
@@ -9,6 +9,7 @@ for ``/dev/termination-log``), as readable text otherwise. Progress goes to stde
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import re
@@ -19,8 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from schemaflow.dburl import read_database_url
 from schemaflow.engine import db
-from schemaflow.engine.advisory import acquire, migration_lock_keys, release
+from schemaflow.engine.advisory import acquire, describe, holders, migration_lock_keys, release
+from schemaflow.engine.batching import FIRST_SIZE
 from schemaflow.engine.plan import dry_run
 from schemaflow.engine.preflight import MODES, PreflightOptions, enforce, run_preflight
 from schemaflow.engine.report import Report, render_text, write_report
@@ -39,13 +42,18 @@ from schemaflow.engine.versions import (
     VersionTable,
     ensure_tables,
     read_state,
+    record_history,
+    record_verification,
     resolve_schema,
-    start_history,
     write_state,
+    written_outside,
 )
 from schemaflow.errors import (
     ApplyFailed,
+    ChecksumDrift,
+    DirtyDatabase,
     LockNotAcquired,
+    PendingMigrations,
     SchemaflowError,
     UsageError,
     VerificationFailed,
@@ -54,6 +62,17 @@ from schemaflow.errors import (
 EXTRA_CHECKS_ENV = "SCHEMAFLOW_EXTRA_CHECKS"
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def positive_int(text: str) -> int:
+    """An integer of at least 1 (``down --steps 0`` would do nothing, and -1 is not a count)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return value
 
 
 def duration(text: str) -> float:
@@ -74,7 +93,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="read the database URL from this file instead of $DATABASE_URL")
     common.add_argument("--schema", help="schema of the version table (default: current_schema())")
     common.add_argument("--table", default="schema_migrations", help="version table name")
-    common.add_argument("--output", choices=["text", "json"], default="text")
+    common.add_argument("--output", choices=["text", "json"], default="text",
+                        help="readable text, or the JSON result as one line on stdout")
     common.add_argument("--report", type=Path, help="also write the JSON result here "
                         "(under 4 KiB, e.g. /dev/termination-log)")
     common.add_argument("--lock-timeout", type=duration, default=5.0,
@@ -87,8 +107,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="how long to wait for the migration advisory lock (default 30s)")
 
     def applying(p: argparse.ArgumentParser, preflight_default: str) -> None:
-        p.add_argument("--batch-size", type=int, default=5000,
-                       help="rows per batch for batch steps (default 5000)")
+        p.add_argument("--batch-size", type=int, default=None,
+                       help="rows per batch for batch steps, fixed (default: each batch sized "
+                            "to take about 0.2 s, starting at 5000)")
         p.add_argument("--preflight", choices=MODES, default=preflight_default,
                        help=f"preflight mode (default {preflight_default})")
         p.add_argument("--app-pattern", action="append", dest="app_patterns",
@@ -110,18 +131,42 @@ def configure(parser: argparse.ArgumentParser) -> None:
     applying(up, "strict")
     down = sub.add_parser("down", parents=[common], help="roll back migrations (one by default)")
     group = down.add_mutually_exclusive_group()
-    group.add_argument("--target", type=int, help="version to roll back to (0: before the first)")
-    group.add_argument("--steps", type=int, help="number of migrations to roll back")
+    group.add_argument("--target", type=int, help="version to roll back to (0: before the "
+                       "first; default: one migration back)")
+    group.add_argument("--steps", type=positive_int,
+                       help="number of migrations to roll back, 1 or more (default: 1)")
     applying(down, "warn")
-    sub.add_parser("status", parents=[common], help="version, dirty flag, pending, drift")
+    text = ("version, dirty flag, pending, drift, changes made outside schemaflow, a "
+            "migration running now; informational: exits 0 whatever it finds (`validate` "
+            "is the gate)")
+    sub.add_parser("status", parents=[common], help=text, description=text)
+    text = ("CI gate: exit 5 if dirty, 2 if an applied file was edited (drift), with "
+            "--no-pending 2 if files are not applied yet; 0 otherwise")
+    validate = sub.add_parser("validate", parents=[common], help=text, description=text)
+    validate.add_argument("--no-pending", action="store_true",
+                          help="also fail (exit 2) when migration files are not yet applied")
     ver = sub.add_parser("verify", parents=[common], help="run the current version's checks")
-    ver.add_argument("--extra-checks", type=Path, action="append", default=[])
-    plan = sub.add_parser("plan", parents=[common], help="dry run in a rolled-back transaction")
+    ver.add_argument("--extra-checks", type=Path, action="append", default=[],
+                     help="a verify file with more checks (repeatable)")
+    plan = sub.add_parser("plan", parents=[common], help="dry run in rolled-back transactions, "
+                          "each holding its locks at most 1s (or --lock-timeout if lower)")
     plan.add_argument("--target", type=int, help="version to plan to (default: latest)")
     applying(plan, "warn")
     force = sub.add_parser("force", parents=[common],
                            help="set the version without running anything (clears dirty)")
     force.add_argument("version", type=int, help="version to record (-1: no version)")
+    for action, (module, text) in OWN_MODULES.items():
+        own = sub.add_parser(action, help=text, description=text)
+        importlib.import_module(module).configure(own)
+        own.set_defaults(_module=module)  # cli.main runs that module's run()
+
+
+# actions implemented in their own module (configure()/run(), as cli.SUBCOMMANDS)
+OWN_MODULES: dict[str, tuple[str, str]] = {
+    "create": ("schemaflow.create_cmd", "write the next version's up, down and verify files"),
+    "history": ("schemaflow.history_cmd", "every recorded run: version, direction, when, "
+                "how long, by whom, checksum, verified, result"),
+}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -132,8 +177,11 @@ def run(args: argparse.Namespace) -> int:
         _finish(args, report.as_dict(exc), exc)
         raise
     except db.Error as exc:  # connection lost mid-run and the like
+        locked = db.sqlstate(exc) in db.RETRYABLE
         err = ApplyFailed(f"database error: {db.redact(str(exc).strip(), _url_or_none(args))}",
-                          hint="the connection failed mid-run; check `schemaflow migrate status`")
+                          hint="another session holds a lock this query needs; find it in "
+                          "pg_stat_activity / pg_locks, then re-run" if locked else
+                          "the connection failed mid-run; check `schemaflow migrate status`")
         _finish(args, report.as_dict(err), err)
         raise err from None
     _finish(args, report.as_dict(), None)
@@ -165,6 +213,11 @@ def _text_details(doc: dict[str, Any]) -> list[str]:
     for d in doc.get("drift") or []:
         lines.append(f"  DRIFT {d['file']}: applied {d['appliedChecksum']}, "
                      f"file now {d['fileChecksum']}")
+    if doc.get("running"):
+        lines.append(f"  RUNNING: a migration holds the migration lock: {describe(doc['running'])}"
+                     f"{'; the dirty flag is its own, do not force' if doc.get('dirty') else ''}")
+    if doc.get("outside"):
+        lines.append(f"  OUTSIDE: {doc['outside']}")
     if doc.get("recovery"):
         lines.append(f"  DIRTY: {doc['recovery']['interrupted']}")
         lines.append(f"  recovery: {doc['recovery']['hint']}")
@@ -180,21 +233,7 @@ def _text_details(doc: dict[str, Any]) -> list[str]:
 
 # -- plumbing ----------------------------------------------------------------------------
 def database_url(args: argparse.Namespace) -> str:
-    if args.database_url_file:
-        try:
-            url = args.database_url_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise UsageError(f"cannot read --database-url-file {args.database_url_file}: "
-                             f"{exc.strerror}") from None
-        if url:
-            return url
-        raise UsageError(f"--database-url-file {args.database_url_file} is empty")
-    url = os.environ.get("DATABASE_URL", "").strip()
-    if not url:
-        raise UsageError("no database URL: set DATABASE_URL or pass --database-url-file PATH",
-                         hint="e.g. export DATABASE_URL=postgresql://user:password@host:5432/db "
-                         "(in Kubernetes, from a Secret via env valueFrom.secretKeyRef)")
-    return url
+    return read_database_url(args.database_url_file)
 
 
 def _url_or_none(args: argparse.Namespace) -> str | None:
@@ -222,10 +261,11 @@ def _source(args: argparse.Namespace) -> Source:
 
 
 @contextmanager
-def _connected(args: argparse.Namespace, report: Report, *,
-               lock: bool) -> Iterator[tuple[db.Session, VersionTable]]:
+def _connected(args: argparse.Namespace, report: Report, *, lock: bool,
+               create: bool = True) -> Iterator[tuple[db.Session, VersionTable]]:
     """A session with the version table resolved; with ``lock``, golang-migrate's advisory
-    lock held and the tables created. Lock statistics land in the report either way."""
+    lock held and (unless not ``create``: plan changes nothing) the tables created. Lock
+    statistics land in the report either way."""
     settings = db.Settings(lock_timeout=args.lock_timeout, statement_timeout=args.statement_timeout,
                            lock_retries=args.lock_retries)
     session = db.connect(database_url(args), settings)
@@ -235,16 +275,15 @@ def _connected(args: argparse.Namespace, report: Report, *,
         if not lock:
             yield session, vt
             return
-        row = session.conn.execute("SELECT current_database()").fetchone()
-        assert row is not None
-        keys = migration_lock_keys(str(row[0]), vt.schema, vt.table)
+        keys = _lock_keys(session, vt)
         try:
             advisory_wait = acquire(session, keys, args.lock_wait)
         except LockNotAcquired:
             advisory_wait = args.lock_wait
             raise
         try:
-            ensure_tables(session.conn, vt)
+            if create:  # idempotent: retried like a step when it waits too long for a lock
+                session.retry_locks(lambda: ensure_tables(session.conn, vt), "version table")
             yield session, vt
         finally:
             release(session, keys)
@@ -254,16 +293,47 @@ def _connected(args: argparse.Namespace, report: Report, *,
         session.conn.close()
 
 
+def _lock_keys(session: db.Session, vt: VersionTable) -> tuple[int, ...]:
+    row = session.conn.execute("SELECT current_database()").fetchone()
+    assert row is not None
+    return migration_lock_keys(str(row[0]), vt.schema, vt.table)
+
+
+OUTSIDE = ("schema_migrations was last changed outside schemaflow (golang-migrate, or a "
+           "manual force or UPDATE): schemaflow's history has no record of that change, so "
+           "its drift check cannot cover the files applied then")
+
+
+def _observe(session: db.Session, vt: VersionTable, runner: Runner, state: State,
+             report: Report) -> list[dict[str, Any]]:
+    """What status and validate report beyond the version: pending files, drift, changes
+    made outside schemaflow, a migration running now, and the recovery of a dirty state
+    (only when no migration is running: then the dirty flag is that migration's)."""
+    report.details["pending"] = [v for v in runner.source.versions
+                                 if state.version is None or v > state.version]
+    report.details["drift"] = runner.drift(state)
+    if written_outside(session.conn, vt):
+        report.details["outside"] = OUTSIDE
+    running = holders(session.conn, _lock_keys(session, vt))
+    if running:
+        report.details["running"] = running
+    else:
+        recovery = runner.recovery(state)
+        if recovery is not None:
+            report.details["recovery"] = recovery
+    return running
+
+
 def _preflight(session: db.Session, args: argparse.Namespace, report: Report, state: State,
-               files: list[MigrationFile], mode: str) -> None:
+               files: list[MigrationFile], mode: str, resuming: str | None = None) -> None:
     options = PreflightOptions(mode=mode, app_patterns=args.app_patterns or ["%"],
-                               max_xact_age=args.max_xact_age)
+                               max_xact_age=args.max_xact_age, resuming=resuming)
     results = run_preflight(session, state, files, options)
     report.preflight = [r.as_dict() for r in results]
-    if args.output == "json":  # text output lists them in the result already
-        for r in results:
-            if r.status != "pass":
-                session.progress(f"preflight {r.status}: {r.name}: {r.message}")
+    # before anything runs (the text result repeats only those that did not pass)
+    for r in results:
+        if args.output == "text" or r.status != "pass":
+            session.progress(f"preflight {r.status}: {r.name}: {r.message}")
     enforce(results, mode)
 
 
@@ -279,7 +349,7 @@ def _extra_checks(args: argparse.Namespace) -> list[Check]:
 
 
 def _verify(session: db.Session, args: argparse.Namespace, report: Report,
-            version: int | None, extra: list[Check]) -> None:
+            version: int | None, extra: list[Check], vt: VersionTable | None = None) -> None:
     bundled = checks_for_version(_sql_dirs(args)[1], version) if version is not None else []
     checks = bundled + extra
     if not checks:
@@ -290,6 +360,9 @@ def _verify(session: db.Session, args: argparse.Namespace, report: Report,
     results = run_checks(session, checks, statement_timeout=args.statement_timeout or 60.0)
     report.verification = summarize(results)
     failed = [r.check.name for r in results if not r.passed]
+    if vt is not None and version is not None:  # what the deploy gate (wait --database) reads
+        session.retry_locks(lambda: record_verification(
+            session.conn, vt, version, not failed, ", ".join(failed) or None), "history table")
     if failed:
         raise VerificationFailed(
             f"{len(failed)} of {len(results)} verification check(s) failed: {', '.join(failed)}",
@@ -309,17 +382,20 @@ def _up(args: argparse.Namespace, report: Report) -> None:
         state = runner.state()
         report.from_version, report.to_version, report.dirty = state.version, state.version, state.dirty
         rerun = runner.resume_dirty(state, "up")
-        report.details["drift"] = runner.refuse_drift(state, args.allow_checksum_drift)
+        outside = written_outside(session.conn, vt)
+        if outside:
+            session.progress(f"note: {OUTSIDE}")
+        report.details["drift"] = runner.refuse_drift(state, args.allow_checksum_drift, outside)
         pending = ([rerun] if rerun else []) + runner.pending_up(state, args.target)
-        _preflight(session, args, report, State(state.version, False) if rerun else state,
-                   [m.up for m in pending], args.preflight)
+        _preflight(session, args, report, state, [m.up for m in pending], args.preflight,
+                   rerun.up.path.name if rerun else None)
         if pending:
             report.to_version, report.dirty = runner.run(pending, "up", state), False
         else:
             report.no_change = True
             session.progress(f"nothing to apply: at version {show(state.version)}")
         if args.verify:
-            _verify(session, args, report, report.to_version, extra)
+            _verify(session, args, report, report.to_version, extra, vt)
 
 
 def _down(args: argparse.Namespace, report: Report) -> None:
@@ -334,8 +410,8 @@ def _down(args: argparse.Namespace, report: Report) -> None:
         report.target_version = (args.target if args.target is not None else
                                  runner.version_before(pending[-1].version) if pending
                                  else state.version)
-        _preflight(session, args, report, State(state.version, False),
-                   [m.down for m in pending], args.preflight)
+        _preflight(session, args, report, state, [m.down for m in pending], args.preflight,
+                   rerun.down.path.name if rerun else None)
         if pending:
             report.to_version, report.dirty = runner.run(pending, "down", state), False
         else:
@@ -352,12 +428,42 @@ def _status(args: argparse.Namespace, report: Report) -> None:
         report.dirty = state.dirty
         report.target_version = source.latest
         report.no_change = True
-        report.details["pending"] = [v for v in source.versions
-                                     if state.version is None or v > state.version]
-        report.details["drift"] = runner.drift(state)
-        recovery = runner.recovery(state)
-        if recovery is not None:
-            report.details["recovery"] = recovery
+        _observe(session, vt, runner, state, report)
+
+
+def _validate(args: argparse.Namespace, report: Report) -> None:
+    """status as a gate (Flyway's validate): dirty, drift, and with --no-pending pending
+    files fail; the JSON result carries everything status shows."""
+    source = _source(args)
+    with _connected(args, report, lock=False) as (session, vt):
+        runner = Runner(session, source, vt)
+        state = runner.state()
+        report.from_version = report.to_version = state.version
+        report.dirty = state.dirty
+        report.target_version = source.latest
+        report.no_change = True
+        running = _observe(session, vt, runner, state, report)
+        if state.dirty:
+            if running:
+                raise DirtyDatabase(f"the database is dirty at version {show(state.version)}: "
+                                    f"a migration is running now: {describe(running)}",
+                                    hint="wait for it to finish, then validate again")
+            rec = report.details["recovery"]
+            raise DirtyDatabase(f"the database is dirty at version {show(state.version)}: "
+                                f"{rec['interrupted']}", hint=rec["hint"])
+        runner.pending_up(state, None)  # a version the directory does not know: exit 1
+        drift = report.details["drift"]
+        if drift:
+            raise ChecksumDrift(
+                "already-applied migration file(s) edited since schemaflow applied them: "
+                f"{', '.join(d['file'] for d in drift)}"
+                f"{'; ' + OUTSIDE if report.details.get('outside') else ''}",
+                hint="restore the files as applied (a change belongs in a new migration)")
+        pending = report.details["pending"]
+        if pending and args.no_pending:
+            raise PendingMigrations(f"{len(pending)} migration(s) not applied: "
+                                    f"{', '.join(map(str, pending))}",
+                                    hint="run `schemaflow migrate up`")
 
 
 def _verify_cmd(args: argparse.Namespace, report: Report) -> None:
@@ -369,14 +475,14 @@ def _verify_cmd(args: argparse.Namespace, report: Report) -> None:
         if state.version is None and not args.extra_checks \
                 and not os.environ.get(EXTRA_CHECKS_ENV, "").strip():
             raise UsageError("the database has no migration applied: nothing to verify")
-        _verify(session, args, report, state.version, _extra_checks(args))
+        _verify(session, args, report, state.version, _extra_checks(args), vt)
 
 
 def _plan(args: argparse.Namespace, report: Report) -> None:
     source = _source(args)
     report.direction = "up"
     report.target_version = args.target if args.target is not None else source.latest
-    with _connected(args, report, lock=True) as (session, vt):
+    with _connected(args, report, lock=True, create=False) as (session, vt):
         runner = Runner(session, source, vt, args.batch_size)
         state = runner.state()
         report.from_version = report.to_version = state.version
@@ -387,7 +493,7 @@ def _plan(args: argparse.Namespace, report: Report) -> None:
                    "off" if args.preflight == "off" else "warn")
         report.no_change = True
         ignore = {f"{vt.schema}.{vt.table}", f"{vt.schema}.{vt.history_name}"}
-        plan = dry_run(session, pending, args.batch_size, ignore)
+        plan = dry_run(session, pending, args.batch_size or FIRST_SIZE, ignore)
         report.details["plan"] = plan.as_dict()
 
 
@@ -407,9 +513,9 @@ def _force(args: argparse.Namespace, report: Report) -> None:
         report.from_version = state.version
         with session.conn.transaction():
             write_state(session.conn, vt, version, False)
-            start_history(session.conn, vt, args.version, "force", None, datetime.now(UTC),
-                          state.version, "succeeded", f"forced from {show(state.version)}"
-                          f"{' (dirty)' if state.dirty else ''}")
+            record_history(session.conn, vt, args.version, "force", None, datetime.now(UTC),
+                           state.version, "succeeded", f"forced from {show(state.version)}"
+                           f"{' (dirty)' if state.dirty else ''}")
         report.to_version, report.dirty = version, False
         session.progress(f"version forced to {show(version)} (was {show(state.version)}"
                          f"{', dirty' if state.dirty else ''})")
@@ -417,5 +523,5 @@ def _force(args: argparse.Namespace, report: Report) -> None:
 
 ACTIONS: dict[str, Callable[[argparse.Namespace, Report], None]] = {
     "up": _up, "down": _down, "status": _status, "verify": _verify_cmd, "plan": _plan,
-    "force": _force,
+    "force": _force, "validate": _validate,
 }

@@ -11,9 +11,15 @@ Two forms, one per way an application chart gates its rollout:
 
 ``--database --version N``
     Polls the golang-migrate version table until it is at version N or later (exactly N
-    with ``--exact``) and not dirty. The URL comes from ``DATABASE_URL`` or
-    ``--database-url-file``. Used as an initContainer; needs no Kubernetes RBAC. A dirty
-    table is waited through (a migration may be running); at the deadline it is reported.
+    with ``--exact``) and not dirty, and schemaflow's history records that the checks of
+    that version passed (``migrate up --verify`` / ``migrate verify``) after the version
+    last changed: the version row is written before the checks run, and pods must not
+    start on a schema whose checks then fail and are rolled back. ``--allow-unverified``
+    drops that condition (checks disabled); a database without schemaflow history (never
+    migrated by schemaflow) is judged by its version table alone. The URL comes from
+    ``DATABASE_URL`` or ``--database-url-file``. Used as an initContainer; needs no
+    Kubernetes RBAC. A dirty table is waited through (a migration may be running); at the
+    deadline it is reported.
 
 Both give up after ``--timeout`` seconds with exit code 7 (``WaitTimeout``) and say what
 they saw last.
@@ -23,13 +29,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from schemaflow.crd import GROUP, PLURAL, VERSION
+from schemaflow.dburl import read_database_url
 from schemaflow.errors import (
     MigrationFailed,
     MigrationRolledBack,
@@ -38,9 +45,6 @@ from schemaflow.errors import (
     WaitTimeout,
 )
 
-GROUP = "schemaflow.domainflow.io"
-VERSION = "v1alpha1"
-PLURAL = "schemamigrations"
 VERSION_TABLE = "schema_migrations"
 SA_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
@@ -75,12 +79,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
                     help="the schema version the application needs (required with --database)")
     db.add_argument("--exact", action="store_true",
                     help="require exactly version N (default: N or later)")
+    db.add_argument("--allow-unverified", action="store_true",
+                    help="open at the version alone, without a record that its checks "
+                         "passed (for migrations run without verification)")
     db.add_argument("--database-url-file", metavar="PATH", default=None,
                     help="read the database URL from this file instead of DATABASE_URL")
-    parser.add_argument("--timeout", type=float, default=900.0, metavar="SECONDS",
-                        help="give up after this long, exit 7 (default: 900)")
-    parser.add_argument("--interval", type=float, default=2.0, metavar="SECONDS",
-                        help="poll interval (database) / retry delay (API errors); default 2")
+    from schemaflow.migrate_cmd import duration
+
+    parser.add_argument("--timeout", type=duration, default=900.0, metavar="DURATION",
+                        help="give up after this long (900, 15m, 90s), exit 7 (default: 15m)")
+    parser.add_argument("--interval", type=duration, default=2.0, metavar="DURATION",
+                        help="poll interval (database) / retry delay (API errors); default 2s")
     parser.add_argument("--output", choices=["text", "json"], default="text",
                         help="text (stderr progress) or one JSON line on stdout at the end")
 
@@ -141,9 +150,18 @@ def evaluate(obj: dict[str, Any] | None, name: str) -> Verdict:
         return Verdict(False, "Pending",
                        f"SchemaMigration {name}: generation {generation} not yet observed "
                        f"(status is for generation {observed}, phase {phase})")
-    if (obj.get("spec") or {}).get("suspend") and phase not in ("Succeeded", "Failed",
-                                                                 "RolledBack"):
+    suspended = bool((obj.get("spec") or {}).get("suspend"))
+    if suspended and phase not in ("Succeeded", "Failed", "RolledBack"):
         return Verdict(False, phase, f"SchemaMigration {name} is suspended (phase {phase})")
+    ready = next((c for c in status.get("conditions") or []
+                  if isinstance(c, dict) and c.get("type") == "Ready"), {})
+    ran = status.get("runGeneration")
+    if generation is not None and ran != generation and ready.get("reason") != "InvalidSpec":
+        # the phase is an earlier generation's result: this spec has not run yet
+        why = "spec.suspend is true" if suspended else "its run has not started"
+        return Verdict(False, "Pending",
+                       f"SchemaMigration {name}: generation {generation} has not run ({why}); "
+                       f"phase {phase} is the result of generation {ran}")
     detail = _detail(status)
     if phase == "Succeeded":
         return Verdict(True, phase, f"SchemaMigration {name} succeeded: schema at version "
@@ -318,18 +336,6 @@ def _wait_resource(args: argparse.Namespace) -> dict[str, Any]:
 # --------------------------------------------------------------------------- database
 
 
-def _database_url(args: argparse.Namespace) -> str:
-    if args.database_url_file:
-        try:
-            return Path(args.database_url_file).read_text().strip()
-        except OSError as exc:
-            raise UsageError(f"cannot read --database-url-file: {exc.strerror}") from exc
-    url = os.environ.get("DATABASE_URL", "").strip()
-    if not url:
-        raise UsageError("no database URL: set DATABASE_URL or pass --database-url-file")
-    return url
-
-
 def describe_version_state(row: tuple[int, bool] | None, want: int, exact: bool) -> tuple[bool, str]:
     """Pure: is the version table at the version the application needs, and why not."""
     if row is None:
@@ -344,10 +350,33 @@ def describe_version_state(row: tuple[int, bool] | None, want: int, exact: bool)
     return False, f"database at version {version}, {relation} the required {want}"
 
 
-def _read_version(url: str, timeout: float) -> tuple[int, bool] | None | str:
-    """One look at the version table: its row, None when empty, or a string saying why
-    there is nothing to read. Goes through ``engine.db`` (the one module using psycopg)."""
+NO_HISTORY = "no schemaflow history"
+
+
+def describe_verification(record: tuple[str, int, str, str | None] | None | str,
+                          version: int) -> tuple[bool, str]:
+    """Pure: whether the checks of ``version`` passed after it was applied, from the newest
+    history row that changed or verified the version (``versions.last_record``)."""
+    if record == NO_HISTORY:
+        return True, "no schemaflow history: judged by the version table alone"
+    if isinstance(record, tuple) and record[0] == "verify" and record[1] == version:
+        if record[2] == "succeeded":
+            return True, f"the checks of version {version} passed"
+        return False, (f"the checks of version {version} failed ({record[3]}): waiting for "
+                       "a fix or the rollback")
+    return False, (f"version {version} is applied but its checks have not passed yet (the "
+                   "gate opens once `migrate up --verify` or `migrate verify` records that "
+                   "they passed)")
+
+
+def _read_version(url: str, timeout: float
+                  ) -> tuple[int, bool, tuple[str, int, str, str | None] | None | str] | None | str:
+    """One look at the version table: its row and the history's newest record of a
+    version change or verification (NO_HISTORY without a history table), None when empty,
+    or a string saying why there is nothing to read. Goes through ``engine.db`` (the one
+    module using psycopg)."""
     from schemaflow.engine import db as dbmod
+    from schemaflow.engine.versions import HISTORY_TABLE, last_record
 
     session = dbmod.connect(url, connect_timeout=max(1, int(timeout)))
     try:
@@ -356,7 +385,11 @@ def _read_version(url: str, timeout: float) -> tuple[int, bool] | None | str:
         if not row or not row[0]:
             return f"{VERSION_TABLE} does not exist yet"
         row = conn.execute(f"SELECT version, dirty FROM {VERSION_TABLE} LIMIT 1").fetchone()  # noqa: S608
-        return None if row is None else (int(row[0]), bool(row[1]))
+        if row is None:
+            return None
+        found = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (HISTORY_TABLE,)).fetchone()
+        record = last_record(conn, HISTORY_TABLE) if found and found[0] else NO_HISTORY
+        return int(row[0]), bool(row[1]), record
     finally:
         session.conn.close()
 
@@ -364,7 +397,7 @@ def _read_version(url: str, timeout: float) -> tuple[int, bool] | None | str:
 def _wait_database(args: argparse.Namespace) -> dict[str, Any]:
     from schemaflow.engine import db as dbmod
 
-    url = _database_url(args)
+    url = read_database_url(args.database_url_file)
     want: int = args.target_version
     deadline = time.monotonic() + args.timeout
     last: list[str] = []
@@ -375,14 +408,20 @@ def _wait_database(args: argparse.Namespace) -> dict[str, Any]:
             if isinstance(got, str):
                 ok, state = False, f"{got}; want {want}"
             else:
-                ok, state = describe_version_state(got, want, args.exact)
+                ok, state = describe_version_state(None if got is None else (got[0], got[1]),
+                                                   want, args.exact)
+                if ok and got is not None and not args.allow_unverified:
+                    ok, why = describe_verification(got[2], int(got[0]))
+                    state = f"{state}; {why}"
         except UsageError:
             raise  # a malformed URL will not get better
-        except Exception as exc:  # unreachable, auth refused, starting up: retry
+        # unreachable, auth refused, starting up: retry; anything else is a bug, not a wait
+        except (dbmod.Error, SchemaflowError) as exc:
             text = exc.message if isinstance(exc, SchemaflowError) else str(exc)
             ok, state = False, "database not ready: " + dbmod.redact(text, url).strip()
         if ok:
-            return {"message": state, "version": want}
+            assert isinstance(got, tuple)
+            return {"message": state, "version": got[0]}
         _progress(args, last, state)
         left = deadline - time.monotonic()
         if left <= 0:

@@ -1,6 +1,6 @@
 -- DomainFlow database schema at golang-migrate version 26 (before 000027).
 --
--- This is the drifted state described in DOMAINFLOW.md: no timestamps on
+-- This is the drifted state of sql/SCHEMA_AUDIT_REPORT.md's 23 mismatches: no timestamps on
 -- domain_generation_campaign_params, campaign_jobs with its old column names, no
 -- business_status columns, security_events with few columns, no foreign keys from the
 -- result/job tables to campaigns, no hot-path indexes, no updated_at triggers, and status

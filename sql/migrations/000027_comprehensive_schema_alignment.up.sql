@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS schemaflow_archive.m000027_status (
     pk          uuid NOT NULL,
     old_status  text,
     new_status  text NOT NULL,
+    old_updated_at timestamptz,   -- a pre-existing updated_at trigger moves it; down puts it back
     archived_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tbl, pk)
 );
@@ -87,6 +88,19 @@ CREATE TABLE IF NOT EXISTS schemaflow_archive.m000027_progress (
     done     boolean NOT NULL DEFAULT false
 );
 DELETE FROM schemaflow_archive.m000027_progress WHERE done;
+-- what an interrupted down left of its copy of the new columns (down step 5): the triggers
+-- first (they write into the table), then the table of the rows they noted
+DO $$
+DECLARE
+    t regclass;
+BEGIN
+    FOR t IN SELECT tgrelid::regclass FROM pg_trigger WHERE tgname = 'm000027_sf_down_note'
+    LOOP
+        EXECUTE format('DROP TRIGGER m000027_sf_down_note ON %s', t);
+    END LOOP;
+END
+$$;
+DROP TABLE IF EXISTS schemaflow_archive.m000027_touched;
 
 CREATE OR REPLACE FUNCTION schemaflow_archive.m000027_record(p_kind text, p_name text, p_exists boolean)
 RETURNS void LANGUAGE sql AS $$
@@ -165,6 +179,209 @@ RETURNS text[] LANGUAGE sql IMMUTABLE AS $$
         WHEN lower(btrim(p_value)) IN ('error', 'errored', 'failure') THEN 'failed'
         WHEN lower(btrim(p_value)) IN ('new', 'created', 'scheduled', 'waiting') THEN 'pending'
         ELSE 'failed' END, 'failed', 'cancelled']
+$$;
+
+-- prior definitions of objects up altered in place (a column's type, a replaced CHECK), so
+-- down restores them exactly
+CREATE TABLE IF NOT EXISTS schemaflow_archive.m000027_prior (
+    kind       text NOT NULL,           -- column_type, check
+    name       text NOT NULL,           -- table.object
+    definition text NOT NULL,           -- format_type / pg_get_constraintdef
+    validated  boolean NOT NULL DEFAULT true,
+    PRIMARY KEY (kind, name)
+);
+
+-- The target shape of the columns this migration declares (for tables and columns that may
+-- already exist in another shape); format_type() spelling.
+CREATE OR REPLACE FUNCTION schemaflow_archive.m000027_target_columns()
+RETURNS TABLE (tbl text, col text, typ text, not_null boolean, dflt text) LANGUAGE sql IMMUTABLE AS $$
+    SELECT * FROM (VALUES
+        ('domain_generation_campaign_params', 'created_at', 'timestamp with time zone', false, 'now()'),
+        ('domain_generation_campaign_params', 'updated_at', 'timestamp with time zone', false, 'now()'),
+        ('campaign_jobs', 'business_status', 'text', false, NULL),
+        ('campaign_jobs', 'locked_by', 'text', false, NULL),
+        ('campaign_jobs', 'processing_server_id', 'text', false, NULL),
+        ('campaign_jobs', 'job_type', 'text', true, NULL),
+        ('dns_validation_results', 'business_status', 'text', false, NULL),
+        ('http_keyword_results', 'business_status', 'text', false, NULL),
+        ('security_events', 'session_id', 'text', false, NULL),
+        ('security_events', 'campaign_id', 'uuid', false, NULL),
+        ('security_events', 'resource_type', 'text', false, NULL),
+        ('security_events', 'resource_id', 'text', false, NULL),
+        ('security_events', 'action_attempted', 'text', false, NULL),
+        ('security_events', 'authorization_result', 'text', false, NULL),
+        ('security_events', 'denial_reason', 'text', false, NULL),
+        ('security_events', 'risk_score', 'integer', false, NULL),
+        ('security_events', 'source_ip', 'inet', false, NULL),
+        ('security_events', 'user_agent', 'text', false, NULL),
+        ('security_events', 'request_context', 'jsonb', false, NULL),
+        ('security_events', 'audit_log_id', 'uuid', false, NULL),
+        ('keyword_rules', 'id', 'uuid', true, 'gen_random_uuid()'),
+        ('keyword_rules', 'keyword_set_id', 'uuid', true, NULL),
+        ('keyword_rules', 'pattern', 'text', true, NULL),
+        ('keyword_rules', 'rule_type', 'text', true, '''string''::text'),
+        ('keyword_rules', 'is_case_sensitive', 'boolean', true, 'false'),
+        ('keyword_rules', 'category', 'text', false, NULL),
+        ('keyword_rules', 'context_chars', 'integer', true, '0'),
+        ('keyword_rules', 'created_at', 'timestamp with time zone', true, 'now()'),
+        ('keyword_rules', 'updated_at', 'timestamp with time zone', true, 'now()'),
+        ('proxy_pool_memberships', 'pool_id', 'uuid', true, NULL),
+        ('proxy_pool_memberships', 'proxy_id', 'uuid', true, NULL),
+        ('proxy_pool_memberships', 'weight', 'integer', true, '1'),
+        ('proxy_pool_memberships', 'is_active', 'boolean', true, 'true'),
+        ('proxy_pool_memberships', 'added_at', 'timestamp with time zone', true, 'now()'),
+        ('authorization_decisions', 'id', 'uuid', true, 'gen_random_uuid()'),
+        ('authorization_decisions', 'decision_id', 'text', true, NULL),
+        ('authorization_decisions', 'user_id', 'uuid', false, NULL),
+        ('authorization_decisions', 'resource_type', 'text', true, NULL),
+        ('authorization_decisions', 'resource_id', 'text', false, NULL),
+        ('authorization_decisions', 'action', 'text', true, NULL),
+        ('authorization_decisions', 'decision', 'text', true, NULL),
+        ('authorization_decisions', 'policy_version', 'text', false, NULL),
+        ('authorization_decisions', 'evaluated_policies', 'text[]', false, NULL),
+        ('authorization_decisions', 'conditions_met', 'jsonb', false, NULL),
+        ('authorization_decisions', 'decision_time_ms', 'integer', false, NULL),
+        ('authorization_decisions', 'context', 'jsonb', false, NULL),
+        ('authorization_decisions', 'security_event_id', 'uuid', false, NULL),
+        ('authorization_decisions', 'created_at', 'timestamp with time zone', true, 'now()'),
+        ('service_architecture_metrics', 'id', 'uuid', true, 'gen_random_uuid()'),
+        ('service_architecture_metrics', 'service_name', 'text', true, NULL),
+        ('service_architecture_metrics', 'architecture_pattern', 'text', true, NULL),
+        ('service_architecture_metrics', 'interface_type', 'text', true, NULL),
+        ('service_architecture_metrics', 'dependency_count', 'integer', true, '0'),
+        ('service_architecture_metrics', 'coupling_score', 'numeric(5,2)', true, '0'),
+        ('service_architecture_metrics', 'deployment_complexity_score', 'integer', true, '0'),
+        ('service_architecture_metrics', 'last_refactor_date', 'timestamp with time zone', false, NULL),
+        ('service_architecture_metrics', 'performance_impact', 'numeric(10,2)', true, '0'),
+        ('service_architecture_metrics', 'error_rate', 'numeric(5,2)', true, '0'),
+        ('service_architecture_metrics', 'created_at', 'timestamp with time zone', true, 'now()'),
+        ('service_architecture_metrics', 'updated_at', 'timestamp with time zone', true, 'now()'),
+        ('service_dependencies', 'id', 'uuid', true, 'gen_random_uuid()'),
+        ('service_dependencies', 'source_service', 'text', true, NULL),
+        ('service_dependencies', 'target_service', 'text', true, NULL),
+        ('service_dependencies', 'dependency_type', 'text', true, NULL),
+        ('service_dependencies', 'interface_contract', 'text', false, NULL),
+        ('service_dependencies', 'reliability_score', 'numeric(5,2)', true, '100'),
+        ('service_dependencies', 'latency_p95', 'numeric(10,2)', true, '0'),
+        ('service_dependencies', 'failure_count', 'bigint', true, '0'),
+        ('service_dependencies', 'last_success', 'timestamp with time zone', false, NULL),
+        ('service_dependencies', 'created_at', 'timestamp with time zone', true, 'now()'),
+        ('service_dependencies', 'updated_at', 'timestamp with time zone', true, 'now()'),
+        ('architecture_refactor_log', 'id', 'uuid', true, 'gen_random_uuid()'),
+        ('architecture_refactor_log', 'service_name', 'text', true, NULL),
+        ('architecture_refactor_log', 'refactor_type', 'text', true, NULL),
+        ('architecture_refactor_log', 'before_pattern', 'text', false, NULL),
+        ('architecture_refactor_log', 'after_pattern', 'text', false, NULL),
+        ('architecture_refactor_log', 'complexity_reduction', 'integer', true, '0'),
+        ('architecture_refactor_log', 'performance_impact', 'numeric(10,2)', true, '0'),
+        ('architecture_refactor_log', 'rollback_plan', 'text', false, NULL),
+        ('architecture_refactor_log', 'implemented_by', 'text', false, NULL),
+        ('architecture_refactor_log', 'implemented_at', 'timestamp with time zone', true, 'now()'),
+        ('architecture_refactor_log', 'created_at', 'timestamp with time zone', true, 'now()'),
+        ('communication_patterns', 'id', 'uuid', true, 'gen_random_uuid()'),
+        ('communication_patterns', 'source_service', 'text', true, NULL),
+        ('communication_patterns', 'target_service', 'text', true, NULL),
+        ('communication_patterns', 'communication_type', 'text', true, NULL),
+        ('communication_patterns', 'protocol', 'text', true, NULL),
+        ('communication_patterns', 'message_format', 'text', true, '''json''::text'),
+        ('communication_patterns', 'avg_latency_ms', 'numeric(10,2)', true, '0'),
+        ('communication_patterns', 'success_rate', 'numeric(5,2)', true, '100'),
+        ('communication_patterns', 'throughput_rps', 'numeric(10,2)', true, '0'),
+        ('communication_patterns', 'error_count', 'bigint', true, '0'),
+        ('communication_patterns', 'retry_count', 'bigint', true, '0'),
+        ('communication_patterns', 'created_at', 'timestamp with time zone', true, 'now()'),
+        ('communication_patterns', 'updated_at', 'timestamp with time zone', true, 'now()'),
+        ('service_capacity_metrics', 'id', 'uuid', true, 'gen_random_uuid()'),
+        ('service_capacity_metrics', 'service_name', 'text', true, NULL),
+        ('service_capacity_metrics', 'cpu_utilization', 'numeric(5,2)', true, '0'),
+        ('service_capacity_metrics', 'memory_utilization', 'numeric(5,2)', true, '0'),
+        ('service_capacity_metrics', 'instance_count', 'integer', true, '1'),
+        ('service_capacity_metrics', 'max_instances', 'integer', true, '10'),
+        ('service_capacity_metrics', 'min_instances', 'integer', true, '1'),
+        ('service_capacity_metrics', 'scaling_events', 'bigint', true, '0'),
+        ('service_capacity_metrics', 'recorded_at', 'timestamp with time zone', true, 'now()')
+    ) AS v(tbl, col, typ, not_null, dflt)
+$$;
+
+-- The CHECKs of the declared tables, with values each must reject: an existing CHECK on the
+-- column that rejects all of them (same or stricter allowed set) is equivalent.
+CREATE OR REPLACE FUNCTION schemaflow_archive.m000027_target_checks()
+RETURNS TABLE (tbl text, col text, conname text, expr text, probes text[]) LANGUAGE sql IMMUTABLE AS $$
+    SELECT * FROM (VALUES
+        ('keyword_rules', 'rule_type', 'keyword_rules_rule_type_check',
+         'rule_type IN (''string'', ''regex'')', ARRAY['glob', 'String', '']),
+        ('keyword_rules', 'context_chars', 'keyword_rules_context_chars_check', 'context_chars >= 0', ARRAY['-1']),
+        ('proxy_pool_memberships', 'weight', 'proxy_pool_memberships_weight_check', 'weight > 0', ARRAY['0', '-1']),
+        ('authorization_decisions', 'decision', 'authorization_decisions_decision_check',
+         'decision IN (''allow'', ''deny'', ''conditional'')', ARRAY['maybe', 'ALLOW', '']),
+        ('authorization_decisions', 'decision_time_ms', 'authorization_decisions_decision_time_ms_check',
+         'decision_time_ms >= 0', ARRAY['-1']),
+        ('service_dependencies', 'dependency_type', 'service_dependencies_dependency_type_check',
+         'dependency_type IN (''direct'', ''event_driven'', ''shared_resource'')', ARRAY['other', 'Direct']),
+        ('communication_patterns', 'communication_type', 'communication_patterns_communication_type_check',
+         'communication_type IN (''sync'', ''async'', ''event'', ''stream'')', ARRAY['rpc', 'Sync'])
+    ) AS v(tbl, col, conname, expr, probes)
+$$;
+
+-- Does CHECK expression p_expr (of p_table) reject p_value in column p_column?
+CREATE OR REPLACE FUNCTION schemaflow_archive.m000027_rejects(p_table text, p_column text, p_expr text, p_value text)
+RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    typ text := (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+                 WHERE a.attrelid = to_regclass('public.' || quote_ident(p_table)) AND a.attname = p_column
+                   AND NOT a.attisdropped);
+    ok  boolean;
+BEGIN
+    EXECUTE format('SELECT (%s) IS NOT FALSE FROM (SELECT $1::%s AS %I) AS candidate', p_expr, typ, p_column)
+        INTO ok USING p_value;
+    RETURN NOT ok;
+EXCEPTION WHEN invalid_text_representation OR numeric_value_out_of_range OR string_data_right_truncation THEN
+    RETURN true;   -- the column's type itself refuses the value
+END
+$$;
+
+-- A validated single-column CHECK on p_table.p_column that rejects every probe (a NULL
+-- probe is also rejected by the column's NOT NULL): equivalent to the target's, or stricter.
+CREATE OR REPLACE FUNCTION schemaflow_archive.m000027_equivalent_check(p_table text, p_column text, p_probes text[])
+RETURNS text LANGUAGE sql AS $$
+    SELECT c.conname::text
+    FROM pg_constraint c
+    JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+    WHERE c.conrelid = to_regclass('public.' || quote_ident(p_table)) AND c.contype = 'c'
+      AND c.convalidated AND cardinality(c.conkey) = 1 AND a.attname = p_column
+      AND NOT EXISTS (SELECT 1 FROM unnest(p_probes) AS p(v)
+                      WHERE NOT ((p.v IS NULL AND a.attnotnull)
+                                 OR schemaflow_archive.m000027_rejects(p_table, p_column,
+                                                                       pg_get_expr(c.conbin, c.conrelid), p.v)))
+    ORDER BY c.conname LIMIT 1
+$$;
+
+-- A valid, ready btree index on p_table over exactly p_columns (no expressions) with the
+-- same predicate and uniqueness: equivalent whatever its name.
+CREATE OR REPLACE FUNCTION schemaflow_archive.m000027_equivalent_index(p_table text, p_columns text[], p_predicate text,
+                                                                       p_unique boolean)
+RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT x.indexrelid::regclass::text
+    FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid JOIN pg_am am ON am.oid = ic.relam
+    WHERE x.indrelid = to_regclass('public.' || quote_ident(p_table)) AND x.indisvalid AND x.indisready
+      AND am.amname = 'btree' AND x.indexprs IS NULL AND x.indisunique = p_unique
+      AND pg_get_expr(x.indpred, x.indrelid) IS NOT DISTINCT FROM p_predicate
+      AND (SELECT array_agg(a.attname::text ORDER BY k.n)
+           FROM unnest(x.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
+           JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum) = p_columns
+    ORDER BY ic.relname LIMIT 1
+$$;
+
+-- An enabled BEFORE UPDATE ... FOR EACH ROW trigger on p_table whose function assigns
+-- NEW.updated_at: equivalent to set_updated_at whatever its name.
+CREATE OR REPLACE FUNCTION schemaflow_archive.m000027_equivalent_trigger(p_table text)
+RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT g.tgname::text
+    FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid
+    WHERE g.tgrelid = to_regclass('public.' || quote_ident(p_table)) AND NOT g.tgisinternal
+      AND g.tgenabled <> 'D' AND (g.tgtype & 1) = 1 AND (g.tgtype & 2) = 2 AND (g.tgtype & 16) = 16
+      AND p.prosrc ~* 'new\s*\.\s*updated_at\s*:?='
+    ORDER BY g.tgname LIMIT 1
 $$;
 
 -- schemaflow:step transaction
@@ -522,6 +739,86 @@ BEGIN
 END
 $$;
 
+-- Tables and columns that existed before up, in another shape, are brought to the declared
+-- one online: missing columns added (a constant or now() default is stored in the catalog,
+-- no rewrite), varchar(n) -> text (binary-compatible: no rewrite, no scan), missing
+-- defaults set, missing CHECKs added NOT VALID (validated in step 16; one that a
+-- same-named CHECK does not satisfy replaces it). NOT NULL follows in steps 15-17.
+-- Prior types and CHECKs are kept in m000027_prior for down.
+DO $$
+DECLARE
+    r   record;
+    att record;
+    eq  text;
+BEGIN
+    FOR r IN SELECT t.* FROM schemaflow_archive.m000027_target_columns() t
+             WHERE to_regclass('public.' || quote_ident(t.tbl)) IS NOT NULL
+               AND NOT schemaflow_archive.m000027_created('table', t.tbl)
+    LOOP
+        SELECT format_type(a.atttypid, a.atttypmod) AS typ,
+               pg_get_expr(d.adbin, d.adrelid) AS dflt INTO att
+        FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+        WHERE a.attrelid = ('public.' || quote_ident(r.tbl))::regclass AND a.attname = r.col
+          AND a.attnum > 0 AND NOT a.attisdropped;
+        IF NOT FOUND THEN
+            PERFORM schemaflow_archive.m000027_record_column(r.tbl, r.col);
+            EXECUTE format('ALTER TABLE public.%I ADD COLUMN IF NOT EXISTS %I %s %s', r.tbl, r.col, r.typ,
+                           CASE WHEN r.dflt IS NOT NULL AND r.dflt NOT LIKE '%random%'
+                                THEN 'DEFAULT ' || r.dflt ELSE '' END);
+            IF r.dflt LIKE '%random%' THEN
+                EXECUTE format('ALTER TABLE public.%I ALTER COLUMN %I SET DEFAULT %s', r.tbl, r.col, r.dflt);
+            END IF;
+            CONTINUE;
+        END IF;
+        IF att.typ <> r.typ THEN
+            IF r.typ = 'text' AND att.typ LIKE 'character varying%' THEN
+                INSERT INTO schemaflow_archive.m000027_prior (kind, name, definition)
+                VALUES ('column_type', r.tbl || '.' || r.col, att.typ) ON CONFLICT DO NOTHING;
+                -- CHECKs on the column are re-parsed for the new type: their text changes
+                -- (casts), so down puts back the exact old definitions after the old type
+                INSERT INTO schemaflow_archive.m000027_prior (kind, name, definition, validated)
+                SELECT 'check', r.tbl || '.' || c.conname, pg_get_constraintdef(c.oid), c.convalidated
+                FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)
+                WHERE c.conrelid = ('public.' || quote_ident(r.tbl))::regclass AND c.contype = 'c' AND a.attname = r.col
+                ON CONFLICT DO NOTHING;
+                EXECUTE format('ALTER TABLE public.%I ALTER COLUMN %I TYPE text', r.tbl, r.col);
+            ELSE
+                RAISE WARNING '000027: %.% is %, not %: no online conversion, left as it is',
+                    r.tbl, r.col, att.typ, r.typ;
+            END IF;
+        END IF;
+        IF r.dflt IS NOT NULL AND att.dflt IS NULL THEN
+            PERFORM schemaflow_archive.m000027_record('column_default', r.tbl || '.' || r.col, false);
+            EXECUTE format('ALTER TABLE public.%I ALTER COLUMN %I SET DEFAULT %s', r.tbl, r.col, r.dflt);
+        END IF;
+    END LOOP;
+
+    FOR r IN SELECT t.* FROM schemaflow_archive.m000027_target_checks() t
+             WHERE to_regclass('public.' || quote_ident(t.tbl)) IS NOT NULL
+               AND NOT schemaflow_archive.m000027_created('table', t.tbl)
+    LOOP
+        eq := schemaflow_archive.m000027_equivalent_check(r.tbl, r.col, r.probes);
+        IF eq IS NOT NULL THEN
+            IF eq <> r.conname THEN
+                RAISE NOTICE '000027: CHECK %.%: equivalent exists as %', r.tbl, r.conname, eq;
+            END IF;
+            CONTINUE;
+        END IF;
+        PERFORM schemaflow_archive.m000027_record('constraint', r.tbl || '.' || r.conname, false);
+        IF EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = ('public.' || quote_ident(r.tbl))::regclass
+                   AND conname = r.conname) THEN
+            -- same name, looser set: replaced (down puts the old one back)
+            INSERT INTO schemaflow_archive.m000027_prior (kind, name, definition, validated)
+            SELECT 'check', r.tbl || '.' || r.conname, pg_get_constraintdef(c.oid), c.convalidated
+            FROM pg_constraint c WHERE c.conrelid = ('public.' || quote_ident(r.tbl))::regclass AND c.conname = r.conname
+            ON CONFLICT DO NOTHING;
+            EXECUTE format('ALTER TABLE public.%I DROP CONSTRAINT %I', r.tbl, r.conname);
+        END IF;
+        EXECUTE format('ALTER TABLE public.%I ADD CONSTRAINT %I CHECK (%s) NOT VALID', r.tbl, r.conname, r.expr);
+    END LOOP;
+END
+$$;
+
 -- put back what a previous down archived from the tables this run created
 DO $$
 DECLARE
@@ -535,6 +832,35 @@ BEGIN
                        'jsonb_populate_record(NULL::public.%1$I, r.row_data) AS p WHERE r.tbl = %2$L '
                        'ORDER BY r.id ON CONFLICT DO NOTHING', t, t);
         DELETE FROM schemaflow_archive.m000027_new_rows WHERE tbl = t;
+    END LOOP;
+END
+$$;
+
+-- ... and the values a previous down archived from columns this run added to other tables
+-- that existed before it (the five tables of step 7 are restored in step 9)
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT d.tbl,
+                    (SELECT a.attname FROM pg_index i
+                     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                     WHERE i.indrelid = to_regclass('public.' || quote_ident(d.tbl)) AND i.indisprimary) AS pk,
+                    (SELECT string_agg(format('%1$I = CASE WHEN d.vals ? %2$L THEN p.%1$I ELSE x.%1$I END', k.key, k.key), ', ')
+                     FROM (SELECT DISTINCT jsonb_object_keys(d2.vals) AS key FROM schemaflow_archive.m000027_new_data d2
+                           WHERE d2.tbl = d.tbl) k
+                     WHERE schemaflow_archive.m000027_created('column', d.tbl || '.' || k.key)) AS sets
+             FROM (SELECT DISTINCT tbl FROM schemaflow_archive.m000027_new_data
+                   WHERE tbl NOT IN ('domain_generation_campaign_params', 'campaign_jobs', 'dns_validation_results',
+                                     'http_keyword_results', 'security_events')) d
+             WHERE to_regclass('public.' || quote_ident(d.tbl)) IS NOT NULL
+    LOOP
+        IF r.sets IS NOT NULL THEN
+            EXECUTE format('UPDATE public.%1$I x SET %2$s FROM schemaflow_archive.m000027_new_data d, '
+                           'jsonb_populate_record(NULL::public.%1$I, d.vals) AS p WHERE d.tbl = %3$L AND x.%4$I = d.pk',
+                           r.tbl, r.sets, r.tbl, r.pk);
+            DELETE FROM schemaflow_archive.m000027_new_data WHERE tbl = r.tbl;
+        END IF;
     END LOOP;
 END
 $$;
@@ -649,6 +975,34 @@ FROM b WHERE p.campaign_id = b.campaign_id;
 --     A candidate is kept only if the column's existing constraints accept it.
 -- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
 SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
+-- A CHECK on the DNS business_status that refuses part of the derived values (it lists the
+-- application's later pipeline stages only, say) is widened to its union with them: every
+-- value it allowed stays allowed, the rows keep theirs, and the derived values can be
+-- written. The old definition is kept for down; the new one is validated in step 16.
+DO $$
+DECLARE
+    c record;
+BEGIN
+    FOR c IN SELECT k.oid, k.conname, k.convalidated, pg_get_expr(k.conbin, k.conrelid) AS expr
+             FROM pg_constraint k
+             JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
+             WHERE k.conrelid = 'public.dns_validation_results'::regclass AND k.contype = 'c'
+               AND cardinality(k.conkey) = 1 AND a.attname = 'business_status'
+    LOOP
+        IF EXISTS (SELECT 1 FROM unnest(ARRAY['valid_dns', 'invalid_dns', 'pending_dns', 'error_dns']) AS v(x)
+                   WHERE schemaflow_archive.m000027_rejects('dns_validation_results', 'business_status', c.expr, v.x)) THEN
+            INSERT INTO schemaflow_archive.m000027_prior (kind, name, definition, validated)
+            VALUES ('check', 'dns_validation_results.' || c.conname, pg_get_constraintdef(c.oid), c.convalidated)
+            ON CONFLICT DO NOTHING;
+            RAISE NOTICE '000027: CHECK dns_validation_results.% widened to allow the derived business_status values',
+                c.conname;
+            EXECUTE format('ALTER TABLE public.dns_validation_results DROP CONSTRAINT %I, ADD CONSTRAINT %I '
+                           'CHECK ((%s) OR business_status IN (''valid_dns'', ''invalid_dns'', ''pending_dns'', '
+                           '''error_dns'')) NOT VALID', c.conname, c.conname, c.expr);
+        END IF;
+    END LOOP;
+END
+$$;
 DELETE FROM schemaflow_archive.m000027_value_map;
 INSERT INTO schemaflow_archive.m000027_value_map (tbl, col, old_value, new_value)
 SELECT 'dns_validation_results', 'business_status', v.old_value, v.new_value
@@ -723,10 +1077,18 @@ $do$;
 -- 12. (mismatch 9) business_status of DNS results derived from validation_status
 --     (resolved -> valid_dns, ...), only where it is NULL; block-range batches. One UPDATE
 --     over the block range (no self-join: as fast per row as a single whole-table UPDATE).
+--     The range ends where the table ended at the first batch: each updated row's new
+--     version goes to the table's end, and chasing them would read the table twice (rows
+--     written behind the cursor are step 15's).
 WITH prog AS (
     SELECT coalesce((SELECT last_block FROM schemaflow_archive.m000027_progress WHERE task = 'dns_business_status'), 0) AS k,
            greatest(1, coalesce(current_setting('schemaflow.batch_size', true)::int / 50, 1000000000)) AS n,
-           pg_relation_size('public.dns_validation_results') / current_setting('block_size')::int AS nblocks
+           coalesce((SELECT last_block FROM schemaflow_archive.m000027_progress WHERE task = 'dns_business_status_end'),
+                    pg_relation_size('public.dns_validation_results') / current_setting('block_size')::int) AS nblocks
+), fixed_end AS (
+    INSERT INTO schemaflow_archive.m000027_progress (task, last_block)
+    SELECT 'dns_business_status_end', nblocks FROM prog WHERE k + n < nblocks
+    ON CONFLICT (task) DO NOTHING
 ), logged AS (
     -- only when the column existed before up: an InitPlan, so otherwise no scan at all
     INSERT INTO schemaflow_archive.m000027_backfill (tbl, col, pk)
@@ -755,14 +1117,14 @@ ON CONFLICT (task) DO UPDATE SET last_block = excluded.last_block;
 -- 13. (mismatch 23) campaign statuses into the allowed set; the original value is archived
 --     (schemaflow_archive.m000027_status) before it is rewritten.
 WITH b AS (
-    SELECT t.id, t.status AS old_status, m.new_value
+    SELECT t.id, t.status AS old_status, t.updated_at AS old_updated_at, m.new_value
     FROM campaigns t
     JOIN schemaflow_archive.m000027_value_map m
       ON m.tbl = 'campaigns' AND m.col = 'status' AND m.old_value IS NOT DISTINCT FROM t.status
     LIMIT current_setting('schemaflow.batch_size', true)::int
 ), archived AS (
-    INSERT INTO schemaflow_archive.m000027_status (tbl, pk, old_status, new_status)
-    SELECT 'campaigns', b.id, b.old_status, b.new_value FROM b
+    INSERT INTO schemaflow_archive.m000027_status (tbl, pk, old_status, new_status, old_updated_at)
+    SELECT 'campaigns', b.id, b.old_status, b.new_value, b.old_updated_at FROM b
     ON CONFLICT (tbl, pk) DO NOTHING
 )
 UPDATE campaigns t SET status = b.new_value
@@ -775,15 +1137,15 @@ WITH prog AS (
            greatest(1, coalesce(current_setting('schemaflow.batch_size', true)::int / 50, 1000000000)) AS n,
            pg_relation_size('public.campaign_jobs') / current_setting('block_size')::int AS nblocks
 ), b AS (
-    SELECT t.id, t.status AS old_status, m.new_value
+    SELECT t.id, t.status AS old_status, t.updated_at AS old_updated_at, m.new_value
     FROM campaign_jobs t
     JOIN schemaflow_archive.m000027_value_map m
       ON m.tbl = 'campaign_jobs' AND m.col = 'status' AND m.old_value IS NOT DISTINCT FROM t.status
     WHERE t.ctid >= (SELECT ('(' || k || ',0)')::tid FROM prog)
       AND t.ctid < (SELECT ('(' || (k + n) || ',0)')::tid FROM prog)
 ), archived AS (
-    INSERT INTO schemaflow_archive.m000027_status (tbl, pk, old_status, new_status)
-    SELECT 'campaign_jobs', b.id, b.old_status, b.new_value FROM b WHERE b.new_value IS NOT NULL
+    INSERT INTO schemaflow_archive.m000027_status (tbl, pk, old_status, new_status, old_updated_at)
+    SELECT 'campaign_jobs', b.id, b.old_status, b.new_value, b.old_updated_at FROM b WHERE b.new_value IS NOT NULL
     ON CONFLICT (tbl, pk) DO NOTHING
 ), rewritten AS (
     UPDATE campaign_jobs t SET status = b.new_value
@@ -815,7 +1177,7 @@ UPDATE dns_validation_results t SET business_status = m.new_value
 FROM schemaflow_archive.m000027_value_map m
 WHERE m.tbl = 'dns_validation_results' AND m.col = 'business_status' AND m.old_value = t.validation_status
   AND t.business_status IS NULL;
-UPDATE schemaflow_archive.m000027_progress SET done = true WHERE task = 'dns_business_status';
+UPDATE schemaflow_archive.m000027_progress SET done = true WHERE task IN ('dns_business_status', 'dns_business_status_end');
 DO $$
 DECLARE
     r record;
@@ -840,16 +1202,62 @@ END
 $$;
 
 -- schemaflow:step transaction
+-- 15a. (mismatches 11-19, 3-8) NOT NULL of declared columns of tables that existed before up,
+--      through a NOT VALID CHECK validated in step 16 (steps 15-17 as for the timestamps).
+-- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
+SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT t.tbl, t.col, t.dflt, a.attnotnull, left('m27nn_' || t.tbl || '_' || t.col, 63) AS helper,
+                    (SELECT k.attname FROM pg_index i
+                     JOIN pg_attribute k ON k.attrelid = i.indrelid AND k.attnum = i.indkey[0]
+                     WHERE i.indrelid = a.attrelid AND i.indisprimary AND i.indnatts = 1
+                       AND k.atttypid = 'uuid'::regtype) AS pk
+             FROM schemaflow_archive.m000027_target_columns() t
+             JOIN pg_attribute a ON a.attrelid = to_regclass('public.' || quote_ident(t.tbl))
+                                AND a.attname = t.col AND NOT a.attisdropped
+             WHERE t.not_null
+    LOOP
+        PERFORM schemaflow_archive.m000027_record('not_null', r.tbl || '.' || r.col, r.attnotnull);
+        -- NULLs in a column with a declared default get that default (logged: down resets them)
+        IF NOT r.attnotnull AND r.dflt IS NOT NULL AND r.pk IS NOT NULL THEN
+            EXECUTE format('WITH b AS (UPDATE public.%1$I SET %2$I = %3$s WHERE %2$I IS NULL RETURNING %4$I) '
+                           'INSERT INTO schemaflow_archive.m000027_backfill (tbl, col, pk) '
+                           'SELECT %5$L, %6$L, b.%4$I FROM b ON CONFLICT DO NOTHING',
+                           r.tbl, r.col, r.dflt, r.pk, r.tbl, r.col);
+        END IF;
+        IF NOT r.attnotnull AND NOT EXISTS (SELECT 1 FROM pg_constraint
+                                            WHERE conrelid = ('public.' || quote_ident(r.tbl))::regclass
+                                              AND conname = r.helper) THEN
+            EXECUTE format('ALTER TABLE public.%I ADD CONSTRAINT %I CHECK (%I IS NOT NULL) NOT VALID',
+                           r.tbl, r.helper, r.col);
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- schemaflow:step transaction
 -- 15b. (mismatch 23) the status set of campaigns, NOT VALID
 -- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
 SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
 DO $$
+DECLARE
+    eq text;
 BEGIN
+    -- a validated CHECK (with the column's NOT NULL) that refuses NULL and these drifted
+    -- values, under any name, is the same or a stricter set: no second one is added
+    eq := schemaflow_archive.m000027_equivalent_check('campaigns', 'status',
+        ARRAY[NULL, '', 'Running', 'RUNNING', 'done', 'Queued', 'unknown']);
+    IF eq IS NOT NULL AND eq <> 'chk_campaigns_status_allowed' THEN
+        RAISE NOTICE '000027: CHECK campaigns.chk_campaigns_status_allowed: equivalent exists as %', eq;
+    END IF;
     PERFORM schemaflow_archive.m000027_record('constraint', 'campaigns.chk_campaigns_status_allowed',
-        EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'public.campaigns'::regclass
-                AND conname = 'chk_campaigns_status_allowed'));
-    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'public.campaigns'::regclass
-                   AND conname = 'chk_campaigns_status_allowed') THEN
+        eq IS NOT NULL OR EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'public.campaigns'::regclass
+                                  AND conname = 'chk_campaigns_status_allowed'));
+    IF eq IS NULL AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'public.campaigns'::regclass
+                                  AND conname = 'chk_campaigns_status_allowed') THEN
         ALTER TABLE public.campaigns ADD CONSTRAINT chk_campaigns_status_allowed
             CHECK (status IS NOT NULL AND status IN ('pending', 'queued', 'running', 'pausing', 'paused',
                                                      'completed', 'failed', 'cancelled', 'archived')) NOT VALID;
@@ -864,24 +1272,30 @@ $$;
 -- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
 SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
 WITH b AS (
-    SELECT t.id, t.status AS old_status, m.new_value
+    SELECT t.id, t.status AS old_status, t.updated_at AS old_updated_at, m.new_value
     FROM campaign_jobs t
     JOIN schemaflow_archive.m000027_value_map m
       ON m.tbl = 'campaign_jobs' AND m.col = 'status' AND m.old_value IS NOT DISTINCT FROM t.status
 ), archived AS (
-    INSERT INTO schemaflow_archive.m000027_status (tbl, pk, old_status, new_status)
-    SELECT 'campaign_jobs', b.id, b.old_status, b.new_value FROM b
+    INSERT INTO schemaflow_archive.m000027_status (tbl, pk, old_status, new_status, old_updated_at)
+    SELECT 'campaign_jobs', b.id, b.old_status, b.new_value, b.old_updated_at FROM b
     ON CONFLICT (tbl, pk) DO NOTHING
 )
 UPDATE campaign_jobs t SET status = b.new_value FROM b WHERE t.id = b.id;
 UPDATE schemaflow_archive.m000027_progress SET done = true WHERE task = 'job_status';
 DO $$
+DECLARE
+    eq text := schemaflow_archive.m000027_equivalent_check('campaign_jobs', 'status',
+        ARRAY[NULL, '', 'Queued', 'RUNNING', 'done', 'paused', 'pausing', 'archived', 'unknown']);
 BEGIN
+    IF eq IS NOT NULL AND eq <> 'chk_campaign_jobs_status_allowed' THEN
+        RAISE NOTICE '000027: CHECK campaign_jobs.chk_campaign_jobs_status_allowed: equivalent exists as %', eq;
+    END IF;
     PERFORM schemaflow_archive.m000027_record('constraint', 'campaign_jobs.chk_campaign_jobs_status_allowed',
-        EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'public.campaign_jobs'::regclass
-                AND conname = 'chk_campaign_jobs_status_allowed'));
-    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'public.campaign_jobs'::regclass
-                   AND conname = 'chk_campaign_jobs_status_allowed') THEN
+        eq IS NOT NULL OR EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'public.campaign_jobs'::regclass
+                                  AND conname = 'chk_campaign_jobs_status_allowed'));
+    IF eq IS NULL AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'public.campaign_jobs'::regclass
+                                  AND conname = 'chk_campaign_jobs_status_allowed') THEN
         ALTER TABLE public.campaign_jobs ADD CONSTRAINT chk_campaign_jobs_status_allowed
             CHECK (status IS NOT NULL AND status IN ('pending', 'queued', 'running', 'completed', 'failed',
                                                      'cancelled')) NOT VALID;
@@ -918,9 +1332,16 @@ BEGIN
     FOR r IN SELECT c.conrelid::regclass AS tbl, c.conname
              FROM pg_constraint c
              WHERE c.contype = 'c' AND NOT c.convalidated
-               AND c.conname IN ('chk_campaigns_status_allowed', 'chk_campaign_jobs_status_allowed',
-                                 'chk_dgcp_created_at_not_null', 'chk_dgcp_updated_at_not_null')
                AND c.connamespace = 'public'::regnamespace
+               AND (c.conname IN ('chk_campaigns_status_allowed', 'chk_campaign_jobs_status_allowed',
+                                  'chk_dgcp_created_at_not_null', 'chk_dgcp_updated_at_not_null')
+                    OR c.conname LIKE 'm27nn\_%'
+                    OR EXISTS (SELECT 1 FROM schemaflow_archive.m000027_changes ch
+                               WHERE ch.kind = 'constraint' AND ch.created_by_up
+                                 AND ch.name = (SELECT relname::text FROM pg_class WHERE oid = c.conrelid) || '.' || c.conname)
+                    OR EXISTS (SELECT 1 FROM schemaflow_archive.m000027_prior p
+                               WHERE p.kind = 'check' AND p.name = (SELECT relname::text FROM pg_class WHERE oid = c.conrelid) || '.' || c.conname))
+             ORDER BY 1, 2
     LOOP
         BEGIN
             EXECUTE format('ALTER TABLE %s VALIDATE CONSTRAINT %I', r.tbl, r.conname);
@@ -952,6 +1373,20 @@ BEGIN
     END LOOP;
 END
 $$;
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT c.conrelid::regclass AS tbl, c.conname, a.attname
+             FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+             WHERE c.connamespace = 'public'::regnamespace AND c.contype = 'c' AND c.convalidated
+               AND c.conname LIKE 'm27nn\_%'
+    LOOP
+        EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL', r.tbl, r.attname);
+        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', r.tbl, r.conname);
+    END LOOP;
+END
+$$;
 
 -- schemaflow:step transaction
 -- 18. (mismatch 20) record the indexes before building them; an invalid index left by a
@@ -960,13 +1395,35 @@ $$;
 SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
 DO $$
 DECLARE
-    i text;
+    r  record;
+    i  text;
+    eq text;
 BEGIN
-    FOREACH i IN ARRAY ARRAY['idx_campaign_jobs_status_scheduled_at', 'idx_campaign_jobs_campaign_id',
-                             'idx_campaign_jobs_queued_next_execution', 'idx_dns_validation_results_campaign_business_status',
-                             'idx_dns_validation_results_validation_status', 'idx_http_keyword_results_campaign_business_status',
-                             'idx_generated_domains_domain_name', 'idx_campaigns_status']
+    FOR r IN SELECT * FROM (VALUES
+        ('idx_campaign_jobs_status_scheduled_at', 'campaign_jobs', ARRAY['status', 'scheduled_at'], NULL),
+        ('idx_campaign_jobs_campaign_id', 'campaign_jobs', ARRAY['campaign_id'], NULL),
+        ('idx_campaign_jobs_queued_next_execution', 'campaign_jobs', ARRAY['next_execution_at'],
+         '(status = ''queued''::text)'),
+        ('idx_dns_validation_results_campaign_business_status', 'dns_validation_results',
+         ARRAY['dns_campaign_id', 'business_status'], NULL),
+        ('idx_dns_validation_results_validation_status', 'dns_validation_results', ARRAY['validation_status'], NULL),
+        ('idx_http_keyword_results_campaign_business_status', 'http_keyword_results',
+         ARRAY['http_keyword_campaign_id', 'business_status'], NULL),
+        ('idx_generated_domains_domain_name', 'generated_domains', ARRAY['domain_name'], NULL),
+        ('idx_campaigns_status', 'campaigns', ARRAY['status'], NULL)) AS v(name, tbl, cols, pred)
     LOOP
+        i := r.name;
+        -- the same columns, predicate and uniqueness under another name: nothing is built;
+        -- a placeholder relation under our name makes step 19's CREATE INDEX ... IF NOT
+        -- EXISTS skip (step 19b removes it)
+        eq := schemaflow_archive.m000027_equivalent_index(r.tbl, r.cols, r.pred, false);
+        IF eq IS NOT NULL AND eq <> i AND to_regclass('public.' || i) IS NULL THEN
+            RAISE NOTICE '000027: index %: equivalent exists as %', i, eq;
+            PERFORM schemaflow_archive.m000027_record('index', i, true);
+            PERFORM schemaflow_archive.m000027_record('placeholder', i, false);
+            EXECUTE format('CREATE SEQUENCE public.%I', i);
+            CONTINUE;
+        END IF;
         -- an invalid index (a failed concurrent build, ours or not) counts as absent: it is
         -- replaced, and down drops the replacement
         PERFORM schemaflow_archive.m000027_record('index', i,
@@ -1007,6 +1464,23 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_generated_domains_domain_name ON gen
 CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_campaigns_status ON campaigns (status);
 
 -- schemaflow:step transaction
+-- 19b. (mismatch 20) the placeholders of step 18 go
+-- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
+SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
+DO $$
+DECLARE
+    i text;
+BEGIN
+    FOR i IN SELECT name FROM schemaflow_archive.m000027_changes WHERE kind = 'placeholder' AND created_by_up
+    LOOP
+        IF EXISTS (SELECT 1 FROM pg_class WHERE oid = to_regclass('public.' || quote_ident(i)) AND relkind = 'S') THEN
+            EXECUTE format('DROP SEQUENCE public.%I', i);
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- schemaflow:step transaction
 -- 20. (mismatch 22) updated_at maintained by a BEFORE UPDATE trigger on every table that has
 --     the column (after the data changes above, which therefore did not touch updated_at).
 --     Tables that already have an updated_at trigger of their own keep it.
@@ -1014,7 +1488,8 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_campaigns_status ON campaigns (statu
 SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
 DO $$
 DECLARE
-    t text;
+    t  text;
+    eq text;
 BEGIN
     PERFORM schemaflow_archive.m000027_record('function', 'public.update_updated_at_column',
         to_regprocedure('public.update_updated_at_column()') IS NOT NULL);
@@ -1033,11 +1508,15 @@ BEGIN
                AND c.relname <> 'schema_migrations'
              ORDER BY c.relname
     LOOP
+        -- a trigger that sets updated_at on update, under any name, is the same thing
+        eq := schemaflow_archive.m000027_equivalent_trigger(t);
+        IF eq IS NOT NULL AND eq <> 'set_updated_at' THEN
+            RAISE NOTICE '000027: trigger %.set_updated_at: equivalent exists as %', t, eq;
+        END IF;
         PERFORM schemaflow_archive.m000027_record('trigger', t || '.set_updated_at',
-            EXISTS (SELECT 1 FROM pg_trigger g
-                    WHERE g.tgrelid = ('public.' || quote_ident(t))::regclass AND NOT g.tgisinternal
-                      AND (g.tgname = 'set_updated_at' OR g.tgname ILIKE '%updated_at%'
-                           OR g.tgfoid = to_regprocedure('public.update_updated_at_column()'))));
+            eq IS NOT NULL OR EXISTS (SELECT 1 FROM pg_trigger g
+                                      WHERE g.tgrelid = ('public.' || quote_ident(t))::regclass
+                                        AND g.tgname = 'set_updated_at'));
         IF schemaflow_archive.m000027_created('trigger', t || '.set_updated_at')
            AND NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = ('public.' || quote_ident(t))::regclass
                            AND tgname = 'set_updated_at') THEN

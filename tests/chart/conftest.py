@@ -47,7 +47,9 @@ def render(helm, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., list
         if key not in cache:
             vfile = tmp / f"v{len(cache)}.yaml"
             vfile.write_text(yaml.safe_dump(values))
-            out = helm("template", release, str(chart), "-n", namespace, "-f", str(vfile)).stdout
+            # --include-crds: what `helm install` sends, crds/ (kopf's peering CRDs) first
+            out = helm("template", release, str(chart), "-n", namespace, "--include-crds",
+                       "-f", str(vfile)).stdout
             cache[key] = [d for d in yaml.safe_load_all(out) if d]
         return cache[key]
     return render_

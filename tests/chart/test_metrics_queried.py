@@ -116,7 +116,7 @@ def test_every_queried_metric_is_exported(render, source: str) -> None:
 
 
 def test_the_design_metrics_are_all_used_somewhere() -> None:
-    """Each metric DESIGN.md names is exported and shown on the dashboard or alerted on."""
+    """Each metric docs/operator.md names is exported and shown on the dashboard or alerted on."""
     names = set(exported())
     text = " ".join(alert_exprs() + dashboard_exprs())
     for base in ("schemaflow_migration_duration_seconds", "schemaflow_migration_failures_total",

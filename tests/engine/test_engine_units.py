@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import zlib
 from pathlib import Path
 
 import pytest
 from engine_helpers import BASIC, write_dir
 
-from schemaflow.engine.advisory import advisory_lock_id, migration_lock_keys
+from schemaflow.engine.advisory import advisory_lock_id, migration_lock_keys, scrub
 from schemaflow.engine.db import redact
 from schemaflow.engine.report import REPORT_LIMIT, Report, bounded_json
 from schemaflow.engine.sources import load_source
@@ -18,18 +17,33 @@ from schemaflow.errors import MigrationSourceError, VerificationFailed
 
 
 def test_advisory_key_matches_golang_migrate() -> None:
-    # golang-migrate's own test vectors (database/util_test.go)
+    # The oracle is golang-migrate's own test, database/util_test.go (v4.20.1):
+    # GenerateAdvisoryLockId(dbname, additional...) hashes the additional names FIRST and
+    # the database name LAST (database/util.go: strings.Join(append(additionalNames,
+    # databaseName), "\x00")).
     assert advisory_lock_id("database_name") == 1764327054
-    assert advisory_lock_id("database_name", "schema_name_1") == 3244152297
-    assert advisory_lock_id("database_name", "schema_name_2") == 810103531
-    # its Postgres driver: GenerateAdvisoryLockId(databaseName, schema, table), the
-    # database name coming from CURRENT_DATABASE() or from the URL path ("/postgres")
+    assert advisory_lock_id("database_name", "schema_name_1") == 2453313553
+    assert advisory_lock_id("database_name", "schema_name_2") == 235207038
+    assert advisory_lock_id("database_name", "schema_name_1", "schema_name_2") == 3743845847
+
+
+def test_migration_lock_keys_are_the_postgres_drivers() -> None:
+    # database/postgres/postgres.go (v4.15.0 to v4.20.1) locks GenerateAdvisoryLockId(
+    # DatabaseName, migrationsSchemaName, migrationsTableName); DatabaseName is
+    # CURRENT_DATABASE() with WithInstance and an empty Config, the URL path ("/postgres")
+    # when opened from a URL (the CLI). The real binaries confirm both in tests/interop.
     keys = migration_lock_keys("postgres", "public", "schema_migrations")
-    assert keys == (39819228, advisory_lock_id("/postgres", "public", "schema_migrations"))
-    # the issue's example orders the names schema, table, database: that gives 143310882,
-    # which is NOT the key golang-migrate takes
-    legacy = (zlib.crc32(b"public\x00schema_migrations\x00postgres") * 1486364155) & 0xFFFFFFFF
-    assert legacy == 143310882 and legacy not in keys
+    assert keys == (advisory_lock_id("postgres", "public", "schema_migrations"),
+                    advisory_lock_id("/postgres", "public", "schema_migrations"))
+    assert keys == (143310882, 3280485947)
+
+
+def test_lock_holder_query_is_scrubbed() -> None:
+    # status and the lock error show another session's statement (cut to 120 characters)
+    assert scrub("ALTER ROLE app PASSWORD 'hun''ter2' VALID UNTIL 'x'") == \
+        "ALTER ROLE app PASSWORD *** VALID UNTIL 'x'"
+    assert "hunter2" not in scrub("CREATE ROLE app LOGIN PASSWORD 'hunter2")  # cut mid-string
+    assert scrub("SELECT dblink('host=x password=hunter2')").count("hunter2") == 0
 
 
 def test_redact_url_and_keyword_forms() -> None:

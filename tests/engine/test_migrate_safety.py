@@ -24,8 +24,9 @@ Database = Any
 
 
 def golang_migrate_key(name: str) -> int:
-    """Computed here independently of the engine: crc32(db\\0schema\\0table) * salt."""
-    return (zlib.crc32(f"{name}\x00public\x00schema_migrations".encode()) * 1486364155) & 0xFFFFFFFF
+    """Computed here independently of the engine, as golang-migrate's database/util.go
+    does: crc32(schema\\0table\\0db) * salt (additional names first, database last)."""
+    return (zlib.crc32(f"public\x00schema_migrations\x00{name}".encode()) * 1486364155) & 0xFFFFFFFF
 
 
 @pytest.mark.parametrize("how", ["library", "cli-url"])

@@ -1,6 +1,6 @@
 """Threads for the end-to-end tests: the API emulator with its fake kubelet in one thread
 and event loop, the real operator (``schemaflow.kube.main.serve``) in another, so either can
-be stopped and restarted on its own (TESTING.md: kopf must not share the emulator's loop).
+be stopped and restarted on its own (kopf must not share the emulator's event loop).
 """
 
 from __future__ import annotations

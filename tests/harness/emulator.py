@@ -1,7 +1,7 @@
 """kmock's KubernetesEmulator, made faithful enough for kopf and for our assertions.
 
-kmock 0.8 serves list/watch/create/patch/delete from memory but, unlike an API server
-(see TESTING.md), it sets no namespace/uid/resourceVersion/generation/creationTimestamp,
+kmock 0.8 serves list/watch/create/patch/delete from memory but, unlike an API server,
+it sets no namespace/uid/resourceVersion/generation/creationTimestamp,
 answers a failed JSON-patch test with 500, ignores ``?resourceVersion=`` on watches (and can
 lose events during the initial replay), returns a dummy list resourceVersion, says
 ``groupVersion: "/v1"`` in core discovery, has no ``/status`` subresource, ignores label and

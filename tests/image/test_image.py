@@ -2,7 +2,8 @@
 from a Debian bookworm base made locally with debootstrap (tests/image/make_base.sh; the
 base is cached in /var/tmp/schemaflow-image-cache so only the first run pays for it).
 Inside the image (`buildah run --isolation chroot`): `schemaflow --help`, and
-`schemaflow migrate status` against a PostgreSQL on the host; the user is not root.
+`schemaflow migrate status` against a PostgreSQL on the host; the user is not root; the
+image stays within its size budget with no build tooling in it.
 
 The build needs the machine's HTTPS proxy CA for pip. It is passed in at build time only,
 as read-only volumes (never in the Dockerfile, never in a layer): the host CA bundle at
@@ -157,3 +158,23 @@ def test_no_build_secret_left_in_the_image(image: dict) -> None:
         assert body[:200] not in "".join(bundle.split()), f"{local.name} was baked in"
     dockerfile = (REPO / "Dockerfile").read_text()
     assert "build-ca" not in dockerfile and "pip.conf" not in dockerfile
+
+
+MAX_IMAGE_BYTES = 150 * 1000 * 1000  # the size budget of the image (docs/performance.md)
+
+
+def test_image_is_small_and_holds_no_build_tooling(image: dict) -> None:
+    """Within the size budget, with no compiler, no pip/setuptools, no pip or apt cache and
+    no kubernetes asyncio client (the Dockerfile drops it: nothing imports it)."""
+    assert image["inspect"]["Size"] <= MAX_IMAGE_BYTES, image["inspect"]["Size"]
+    found = run_in(image, "sh", "-c",
+                   "for f in /usr/bin/gcc /usr/bin/cc /usr/bin/make /opt/schemaflow/venv/bin/pip "
+                   "/root/.cache/pip /var/cache/apt/archives/partial /opt/schemaflow/venv/lib/"
+                   "python3.11/site-packages/kubernetes/aio; do [ -e $f ] && echo $f; done; "
+                   "ls /var/lib/apt/lists; true").stdout.split()
+    assert found == [], found
+    # every entry point still starts: the operator and wait import kubernetes and kopf
+    for sub in (["operator", "--help"], ["wait", "--help"], ["migrate", "--help"]):
+        assert run_in(image, "schemaflow", *sub).returncode == 0, sub
+    run_in(image, "python3", "-c", "import kubernetes.client, kubernetes.config, kopf, psycopg; "
+           "from schemaflow.crd import crd_document; crd_document()")

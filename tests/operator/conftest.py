@@ -116,7 +116,7 @@ def logs() -> Iterator[LogCapture]:
 def operator_options(sql_dir: Path) -> OperatorOptions:
     return OperatorOptions(
         metrics_host="127.0.0.1", metrics_port=free_port(), job_image="schemaflow:test",
-        interval=0.3, pod_problem_timeout=2.0, retry_delay=0.5, watch_timeout=5.0,
+        interval=0.3, pod_problem_timeout=2.0, retry_delay=0.5, watch_timeout=5,
         bundled_versions=lambda: load_source(sql_dir / "migrations").versions,
         extra_settings={"watching.reconnect_backoff": 0.1,
                         "persistence.consistency_timeout": 1.0},

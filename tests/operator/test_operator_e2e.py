@@ -1,5 +1,5 @@
 """The operator for real (kopf against the API emulator), the real CLI run by the fake
-kubelet, a real PostgreSQL: the scenarios of issue 4.
+kubelet, a real PostgreSQL: apply, verify, roll back, fail and recover, end to end.
 
 Every test also checks, in the ``cluster`` fixture's teardown, that all the operator sent
 validates against the real schemas, that it made only the API calls of ``kube.rbac``, and

@@ -1,5 +1,5 @@
 """`schemaflow operator` options: kopf peering for HA, the liveness endpoint, and every
-metric of DESIGN.md exported with bounded labels."""
+metric of docs/operator.md exported with bounded labels."""
 
 from __future__ import annotations
 

@@ -31,3 +31,16 @@ def world18(pg18_server: LocalPostgres) -> Iterator[World]:
 def world_round_trip(pg_server: LocalPostgres) -> Iterator[World]:
     """v26 after up, writes into the new columns, and down (long scenarios only)."""
     yield from _world(pg_server, after_a_round_trip)
+
+
+@pytest.fixture(scope="session")
+def world_production18(pg18_server: LocalPostgres) -> Iterator[World]:
+    """The production-like variant of v26 (objects in another shape or under other names,
+    sql/baseline/variants/production-like.sql), PostgreSQL 18 only: the default run."""
+    yield from _world(pg18_server, variant="production-like")
+
+
+@pytest.fixture(scope="session")
+def world_production(pg_server: LocalPostgres) -> Iterator[World]:
+    """The production-like variant on both servers (long scenarios only)."""
+    yield from _world(pg_server, variant="production-like")

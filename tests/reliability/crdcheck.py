@@ -1,7 +1,8 @@
 """Validate SchemaMigration objects the way the API server would, offline.
 
 ``jsonschema`` against the CRD's ``openAPIV3Schema``, adjusted for the API server's
-structural-schema semantics:
+structural-schema semantics by ``schemaflow.crd.structural`` (the operator's spec parser
+uses the same function):
 
 - an object schema with ``properties`` and no ``additionalProperties`` and no
   ``x-kubernetes-preserve-unknown-fields`` does not keep unknown fields: with strict field
@@ -13,7 +14,8 @@ structural-schema semantics:
 - ``metadata.name`` must be a DNS-1123 subdomain of at most 253 characters (the server's
   own name validation, not part of the CRD schema).
 
-Not modelled: CEL rules (``x-kubernetes-validations``; the CRD has none today), defaults.
+Not modelled: the CRD's CEL rules (``x-kubernetes-validations``; the operator's parser
+checks both by hand), defaults.
 """
 
 from __future__ import annotations
@@ -27,34 +29,11 @@ from typing import Any
 import jsonschema
 import yaml
 
+from schemaflow.crd import structural
+
 REPO = Path(__file__).resolve().parents[2]
 CRD_PATH = REPO / "charts" / "schemaflow" / "files" / "schemamigrations.crd.yaml"
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-INT64 = (-(2**63), 2**63 - 1)
-
-
-def _structural(schema: Any) -> Any:
-    if isinstance(schema, list):
-        return [_structural(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {k: _structural(v) for k, v in schema.items()}
-    if out.get("x-kubernetes-int-or-string"):
-        out.pop("type", None)
-        out.setdefault("anyOf", [{"type": "integer"}, {"type": "string"}])
-    if out.get("nullable") and "type" in out:
-        out["type"] = [out["type"], "null"]
-    if out.get("type") == "integer":
-        out.setdefault("minimum", INT64[0])
-        out.setdefault("maximum", INT64[1])
-    if (
-        out.get("type") == "object"
-        and "properties" in out
-        and "additionalProperties" not in out
-        and not out.get("x-kubernetes-preserve-unknown-fields")
-    ):
-        out["additionalProperties"] = False
-    return out
 
 
 @cache
@@ -65,7 +44,7 @@ def crd_schema() -> dict[str, Any]:
     # metadata is validated by the server itself, not by the CRD schema
     schema.setdefault("properties", {})["metadata"] = {
         "type": "object", "x-kubernetes-preserve-unknown-fields": True}
-    return _structural(schema)  # type: ignore[no-any-return]
+    return structural(schema)  # type: ignore[no-any-return]
 
 
 def schema_errors(obj: dict[str, Any]) -> list[str]:

@@ -158,11 +158,12 @@ def drop_database(admin_postgres: str, name: str) -> None:
             sql.Identifier(name)))
 
 
-def load_v26(conninfo: str, scale: float) -> None:
-    """DomainFlow at version 26 with generated data (the SQL owner's loader)."""
+def load_v26(conninfo: str, scale: float, variant: str = "synthetic") -> None:
+    """DomainFlow at version 26 with generated data, shaped as ``variant`` (the SQL owner's
+    loader, schemaflow.baseline)."""
     from schemaflow.baseline import load_baseline
 
-    load_baseline(conninfo, scale)
+    load_baseline(conninfo, scale, variant=variant)
 
 
 # -- fingerprints --------------------------------------------------------------------

@@ -121,14 +121,14 @@ def after_a_round_trip(server: LocalPostgres, name: str) -> None:
         == [(True,)], "the down archived no values: the round trip tests nothing"
 
 
-def _world(server: LocalPostgres, prepare: Callable[[LocalPostgres, str], None] | None = None
-           ) -> Iterator[World]:
+def _world(server: LocalPostgres, prepare: Callable[[LocalPostgres, str], None] | None = None,
+           variant: str = "synthetic") -> Iterator[World]:
     tag = f"{os.getpid()}_{next(_names)}"
     t26, t27, other = f"reltpl26_{tag}", f"reltpl27_{tag}", f"relref_{tag}"
     admin = server.admin_conninfo()
     drop_database(admin, t26)
     create_database(admin, t26)
-    load_v26(server.admin_conninfo(t26), SCALE)
+    load_v26(server.admin_conninfo(t26), SCALE, variant)
     if prepare is not None:
         prepare(server, t26)
     assert version_state(server.admin_conninfo(t26)) == (26, False)

@@ -96,10 +96,57 @@ def apply_file(db, path: Path | str, *, batch_size: int | None = 50, crash_after
     return units
 
 
-def load(db, scale: float = 0.2) -> None:
+def load(db, scale: float = 0.2, variant: str = "synthetic") -> None:
     from schemaflow.baseline import load_baseline
 
-    load_baseline(db.admin, scale)
+    load_baseline(db.admin, scale, variant=variant)
+
+
+# values the allowed status sets refuse (with NULL): a CHECK refusing all of them is
+# equivalent to the target's (or stricter)
+STATUS_PROBES = {"campaigns": [None, "", "Running", "RUNNING", "done", "Queued", "unknown"],
+                 "campaign_jobs": [None, "", "Queued", "RUNNING", "done", "paused", "pausing",
+                                   "archived", "unknown"]}
+
+
+def duplicates(db) -> list[str]:
+    """Objects that duplicate another by definition: indexes (same table, columns, predicate,
+    uniqueness, expressions, method), updated_at triggers (two BEFORE UPDATE row triggers
+    whose functions set NEW.updated_at on one table), CHECKs (same expression on one table;
+    two status CHECKs that each refuse every drifted value)."""
+    out = [f"index {r[0]} duplicates {r[1]}" for r in db.query("""
+        SELECT max(ic.relname), min(ic.relname) FROM pg_index x
+        JOIN pg_class ic ON ic.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+        WHERE t.relnamespace = 'public'::regnamespace
+        GROUP BY x.indrelid, x.indkey::text, ic.relam, x.indisunique, pg_get_expr(x.indpred, x.indrelid),
+                 pg_get_expr(x.indexprs, x.indrelid)
+        HAVING count(*) > 1""")]
+    out += [f"table {r[0]} has updated_at triggers {r[1]}" for r in db.query("""
+        SELECT g.tgrelid::regclass::text, string_agg(g.tgname, ', ' ORDER BY g.tgname)
+        FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid
+        WHERE NOT g.tgisinternal AND (g.tgtype & 19) = 19 AND p.prosrc ~* 'new\\s*\\.\\s*updated_at\\s*:?='
+        GROUP BY g.tgrelid HAVING count(*) > 1""")]
+    out += [f"CHECK {r[1]} on {r[0]} duplicates another" for r in db.query("""
+        SELECT c.conrelid::regclass::text, string_agg(c.conname, ', ') FROM pg_constraint c
+        WHERE c.contype = 'c' AND c.connamespace = 'public'::regnamespace
+        GROUP BY c.conrelid, pg_get_expr(c.conbin, c.conrelid) HAVING count(*) > 1""")]
+    for table, probes in STATUS_PROBES.items():
+        notnull = db.query("SELECT attnotnull FROM pg_attribute WHERE attrelid = %s::regclass "
+                           "AND attname = 'status'", (table,))[0][0]
+        equivalent = []
+        for name, expr in db.query(
+                "SELECT c.conname, pg_get_expr(c.conbin, c.conrelid) FROM pg_constraint c "
+                "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] "
+                "WHERE c.conrelid = %s::regclass AND c.contype = 'c' AND a.attname = 'status' "
+                "AND cardinality(c.conkey) = 1", (table,)):
+            accepted = [v for v in probes if not (v is None and notnull) and db.query(
+                f"SELECT ({expr}) IS NOT FALSE FROM (SELECT %s::text AS status) AS c",  # noqa: S608 - the server's own CHECK
+                (v,))[0][0]]
+            if not accepted:
+                equivalent.append(name)
+        if len(equivalent) > 1:
+            out.append(f"{table}.status: equivalent CHECKs {', '.join(sorted(equivalent))}")
+    return out
 
 
 def schema_dump(db) -> str:

@@ -227,16 +227,22 @@ def test_partly_aligned_with_stricter_constraints(db, tmp_path: Path) -> None:
     load(db, SCALE)
     db.query(variants.PARTIAL_STRICT)
     schema0, rows0 = schema_dump(db), checksums(db)
-    assert 0 < len(audit_open(db)) < 23
+    failing = run_verify(db)  # partly aligned: what it fixed by hand passes
+    assert failing and audit_open(db)
+    assert not {"campaign_jobs_job_type", "campaign_jobs_job_payload", "dgcp_created_at"} & set(failing)
     mdir = migrations_dir(tmp_path)
     ok(cli(db, "up", "--verify", mdir=mdir, batch_size=100))
     assert run_verify(db) == {} and audit_open(db) == []
-    # NULL job statuses became 'failed' (the CHECK refuses 'pending'); pending/error DNS
-    # results kept a NULL business_status (the CHECK allows only two values)
+    # NULL job statuses became 'failed' (the CHECK refuses 'pending'); the two-value CHECK
+    # on the DNS business_status was widened to its union with the derived values, so
+    # pending/error results got theirs, and both old values stay allowed
     assert db.query("SELECT DISTINCT new_status FROM schemaflow_archive.m000027_status "
                     "WHERE tbl = 'campaign_jobs' AND old_status IS NULL") == [("failed",)]
     assert db.query("SELECT DISTINCT business_status FROM dns_validation_results "
-                    "WHERE validation_status IN ('pending', 'error', 'timeout')") == [(None,)]
+                    "WHERE validation_status IN ('pending', 'error', 'timeout') ORDER BY 1") == \
+        [("error_dns",), ("pending_dns",)]
+    assert db.query("SELECT convalidated FROM pg_constraint "
+                    "WHERE conname = 'dns_business_status_two_values'") == [(True,)]
     recorded = dict(db.query("SELECT kind || ':' || name, created_by_up "
                              "FROM schemaflow_archive.m000027_changes"))
     assert recorded["table:keyword_rules"] is False
@@ -352,3 +358,21 @@ def test_old_code_still_writing_after_up_keeps_verification_green(db, tmp_path: 
                     "'trg_dns_validation_results_business_status'") == [(0,)]
     assert db.query("SELECT to_regprocedure('public.dns_validation_results_derive_business_status()')") \
         == [(None,)]
+
+
+def test_verify_failure_prints_its_problem_rows_in_text_mode(db18, tmp_path: Path) -> None:
+    """``up --verify`` in text mode: a failing check is followed by its problem rows, one per
+    line, up to a limit (then how many more), not only its name."""
+    from schemaflow.engine.report import TEXT_PROBLEM_ROWS
+
+    text = UP.read_text()
+    start = text.index("SELECT schemaflow_archive.m000027_record_table('architecture_refactor_log');")
+    end = text.index("SELECT schemaflow_archive.m000027_record_table('communication_patterns');")
+    load(db18, 0.05)
+    proc = cli(db18, "up", "--verify", mdir=migrations_dir(tmp_path, up_text=text[:start] + text[end:]))
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    lines = proc.stderr.splitlines()  # text mode: the failure goes to stderr
+    at = next(i for i, line in enumerate(lines) if "FAIL architecture_refactor_log_table" in line)
+    rows = lines[at + 1:at + 1 + TEXT_PROBLEM_ROWS]
+    assert all(r.startswith("      architecture_refactor_log.") and r.endswith("got missing") for r in rows), rows
+    assert lines[at + 1 + TEXT_PROBLEM_ROWS].strip() == "... 1 more (--output json lists them)"

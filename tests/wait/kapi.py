@@ -3,7 +3,7 @@ for `schemaflow wait --resource`. The tests play the operator: they create the o
 then set its status with HTTP requests, as the operator would (so watches see the events).
 
 kmock 0.8 sets no generation/resourceVersion and ignores field selectors and
-``?resourceVersion=`` (see TESTING.md): the tests set ``metadata.generation`` themselves, and
+``?resourceVersion=``: the tests set ``metadata.generation`` themselves, and
 ``wait`` filters watch events by name and re-reads with GET, so neither gap matters here.
 Every request is recorded, so the tests derive the verbs ``wait`` needs from what it sent.
 """

@@ -104,3 +104,57 @@ def test_url_from_file(db18: Database, run_wait, tmp_path) -> None:
 def test_missing_url_is_a_usage_error(run_wait) -> None:
     r = run_wait(*args(27))
     assert r.code == errors.EXIT_USAGE and "DATABASE_URL" in r.stderr
+
+
+# -- the gate opens only when the version's checks have passed ---------------------------
+GATE_FILES = {
+    "migrations/000001_t.up.sql": "CREATE TABLE t (id int);\n",
+    "migrations/000001_t.down.sql": "DROP TABLE t;\n",
+    "verify/000001_t.verify.sql": "-- check: t_has_a_row\n"
+                                  "SELECT 't is empty' WHERE NOT EXISTS (SELECT FROM t);\n",
+}
+
+
+def migrate(db: Database, root, *argv: str):  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "schemaflow", "migrate", *argv,
+                           "--dir", str(root / "migrations")], env=db.env(),
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_gate_waits_for_the_checks_of_the_version(db18: Database, run_wait, tmp_path) -> None:
+    for name, text in GATE_FILES.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    env = {"DATABASE_URL": db18.url}
+    # applied, its check fails: the version row says 1 clean, the gate stays shut
+    r = migrate(db18, tmp_path, "up", "--verify")
+    assert r.returncode == 3, r.stderr
+    r = run_wait(*args(1), env=env)
+    assert r.code == 7, r.stderr
+    assert "the checks of version 1 failed (t_has_a_row)" in r.stderr, r.stderr
+
+    db18.query("INSERT INTO t VALUES (1)")
+    assert migrate(db18, tmp_path, "verify").returncode == 0
+    r = run_wait(*args(1), env=env)
+    assert r.code == 0, r.stderr
+    assert "the checks of version 1 passed" in r.stderr
+
+    # a new change of version (down, up without --verify) needs a new verification
+    assert migrate(db18, tmp_path, "down").returncode == 0
+    assert migrate(db18, tmp_path, "up").returncode == 0
+    db18.query("INSERT INTO t VALUES (1)")
+    r = run_wait(*args(1), env=env)
+    assert r.code == 7 and "its checks have not passed yet" in r.stderr, r.stderr
+    assert run_wait(*args(1, 1.5, "--allow-unverified"), env=env).code == 0
+    assert migrate(db18, tmp_path, "up", "--verify").returncode == 0
+    assert run_wait(*args(1), env=env).code == 0
+
+
+def test_timeout_and_interval_take_units(db18: Database, run_wait) -> None:
+    version_table(db18, 26)
+    r = run_wait("--database", "--version", "27", "--timeout", "1500ms", "--interval", "200ms",
+                 env={"DATABASE_URL": db18.url})
+    assert r.code == 7 and "timed out after 1.5s" in r.stderr, r.stderr

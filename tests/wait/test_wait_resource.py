@@ -27,7 +27,9 @@ def fresh_name() -> str:
 
 
 def status(phase: str, generation: int = 1, **extra: Any) -> dict[str, Any]:
-    return {"phase": phase, "observedGeneration": generation, **extra}
+    # the operator records the generation whose run ended (runGeneration) beside the phase
+    return {"phase": phase, "observedGeneration": generation, "runGeneration": generation,
+            **extra}
 
 
 def later(seconds: float, fn: Callable[[], None]) -> threading.Timer:
@@ -162,8 +164,11 @@ def test_evaluate_is_pure(phase: str, code: int) -> None:
     from schemaflow.wait import evaluate
 
     obj = {"metadata": {"name": "a", "generation": 3},
-           "status": {"phase": phase, "observedGeneration": 3}}
+           "status": {"phase": phase, "observedGeneration": 3, "runGeneration": 3}}
     v = evaluate(obj, "a")
     assert v.done and v.exit_code == code
     obj["status"]["observedGeneration"] = 2
+    assert not evaluate(obj, "a").done
+    # observed, but the phase is generation 2's result: generation 3 has not run
+    obj["status"].update(observedGeneration=3, runGeneration=2)
     assert not evaluate(obj, "a").done

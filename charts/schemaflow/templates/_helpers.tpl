@@ -84,3 +84,9 @@ app.kubernetes.io/part-of: schemaflow
 {{- end }}
 {{- toJson (dict "rules" $rules) }}
 {{- end }}
+
+{{/* The bind address as a URL host (IPv6 in brackets). */}}
+{{- define "schemaflow.bindHost" -}}
+{{- $a := .Values.operator.bindAddress -}}
+{{- if contains ":" $a -}}[{{ $a }}]{{- else -}}{{ $a }}{{- end -}}
+{{- end }}

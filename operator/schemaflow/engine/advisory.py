@@ -1,12 +1,15 @@
 """golang-migrate's migration advisory lock, taken by polling so a wait is bounded.
 
-golang-migrate's Postgres driver locks ``GenerateAdvisoryLockId(databaseName, schema,
-table)``: CRC-32 (IEEE) of the names joined by NUL bytes, times 1486364155, as uint32
-(database/util.go, database/postgres/postgres.go). ``databaseName`` depends on how the
-application opened the driver: ``postgres.WithInstance`` with an empty config uses
-``CURRENT_DATABASE()`` ("app"), while a URL (the ``migrate`` CLI, ``migrate.New``) uses the
-URL's path, leading slash included ("/app"). schemaflow holds both keys, so it excludes
-golang-migrate however the application runs it.
+golang-migrate's Postgres driver (v4.15.0 and later) locks ``GenerateAdvisoryLockId(
+databaseName, schema, table)``, which hashes the additional names FIRST and the database
+name LAST: CRC-32 (IEEE) of ``schema NUL table NUL databaseName``, times 1486364155, as
+uint32 (golang-migrate database/util.go, database/postgres/postgres.go). ``databaseName``
+depends on how the application opened the driver: ``postgres.WithInstance`` with an empty
+config uses ``CURRENT_DATABASE()`` ("app"), while a URL (the ``migrate`` CLI,
+``migrate.New``) uses the URL's path, leading slash included ("/app"). schemaflow holds both
+keys, so it excludes golang-migrate however the application runs it. v4.14.1 and earlier
+locked (databaseName, schema), one key per schema; schemaflow does not take that key
+(docs/architecture.md says why).
 
 golang-migrate itself waits forever in ``pg_advisory_lock``; we poll
 ``pg_try_advisory_lock`` up to a deadline and then name the session holding the lock.
@@ -14,23 +17,30 @@ golang-migrate itself waits forever in ``pg_advisory_lock``; we poll
 
 from __future__ import annotations
 
+import re
 import time
 import zlib
+from typing import Any
 
-from schemaflow.engine.db import Error, Session
+from schemaflow.engine.db import Connection, Error, Session, redact
 from schemaflow.errors import LockNotAcquired
 
 SALT = 1486364155
+# another session's statement is shown to whoever runs status: a role's password in it
+# (CREATE/ALTER ROLE ... PASSWORD '...') is not
+_SQL_PASSWORD = re.compile(r"\bpassword\s+'(?:[^']|'')*'?", re.I)
 
 
-def advisory_lock_id(database_name: str, *names: str) -> int:
-    """golang-migrate's ``database.GenerateAdvisoryLockId``."""
-    data = "\x00".join((database_name, *names)).encode("utf-8")
+def advisory_lock_id(database_name: str, *additional: str) -> int:
+    """golang-migrate's ``database.GenerateAdvisoryLockId``: additional names, then the
+    database name, joined by NUL."""
+    data = "\x00".join((*additional, database_name)).encode("utf-8")
     return (zlib.crc32(data) * SALT) & 0xFFFFFFFF
 
 
 def migration_lock_keys(database_name: str, schema: str, table: str) -> tuple[int, ...]:
-    """The keys golang-migrate's Postgres driver may use for this version table."""
+    """The keys golang-migrate's Postgres driver may use for this version table: the
+    WithInstance one (``CURRENT_DATABASE()``), then the URL one (``/`` + the name)."""
     keys = [advisory_lock_id(database_name, schema, table),
             advisory_lock_id("/" + database_name, schema, table)]
     return tuple(dict.fromkeys(keys))
@@ -76,11 +86,14 @@ def acquire(session: Session, keys: tuple[int, ...], wait: float, poll: float = 
         time.sleep(min(poll, max(deadline - time.monotonic(), 0.01)))
 
 
-def describe_holders(session: Session, keys: tuple[int, ...]) -> str:
-    """``pid N (application 'x', state s, query '...')`` for each session holding a key."""
-    rows = session.conn.execute(
+def holders(conn: Connection, keys: tuple[int, ...]) -> list[dict[str, Any]]:
+    """The other sessions holding one of ``keys``: pid, application, state, seconds since
+    the session connected and since its current statement started, and that statement."""
+    rows = conn.execute(
         """
-        SELECT a.pid, a.application_name, a.state, left(a.query, 120)
+        SELECT DISTINCT a.pid, a.application_name, a.state,
+               extract(epoch FROM now() - a.backend_start)::float8,
+               extract(epoch FROM now() - a.query_start)::float8, left(a.query, 120)
         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
         WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid()
           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -90,7 +103,26 @@ def describe_holders(session: Session, keys: tuple[int, ...]) -> str:
         """,
         (list(keys),),
     ).fetchall()
-    if not rows:
+    return [{"pid": pid, "application": app, "state": state,
+             "connectedSeconds": round(connected or 0.0, 1),
+             "statementSeconds": round(statement or 0.0, 1), "query": scrub(query or "")}
+            for pid, app, state, connected, statement, query in rows]
+
+
+def scrub(query: str) -> str:
+    """``query`` without passwords (URL, ``password=`` and SQL ``PASSWORD '...'`` forms)."""
+    return _SQL_PASSWORD.sub("PASSWORD ***", redact(query))
+
+
+def describe(found: list[dict[str, Any]]) -> str:
+    """``pid N (application 'x', connected 12s ago, state s, current statement for 3s:
+    '...')`` per holder."""
+    if not found:
         return "a session that has just released it"
-    return "; ".join(f"pid {pid} (application {app!r}, state {state}, query {query!r})"
-                     for pid, app, state, query in rows)
+    return "; ".join(f"pid {h['pid']} (application {h['application']!r}, connected "
+                     f"{h['connectedSeconds']:g}s ago, state {h['state']}, current statement "
+                     f"for {h['statementSeconds']:g}s: {h['query']!r})" for h in found)
+
+
+def describe_holders(session: Session, keys: tuple[int, ...]) -> str:
+    return describe(holders(session.conn, keys))

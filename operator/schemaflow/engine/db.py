@@ -66,7 +66,8 @@ def _passwords_in(url: str) -> set[str]:
 @dataclass
 class Settings:
     """Per-session limits. ``lock_timeout`` bounds every lock wait (so writers queued
-    behind our DDL wait at most that long); ``lock_retries`` bounds the retries on 55P03."""
+    behind our DDL wait at most that long); ``lock_retries`` bounds the retries on 55P03
+    (lock_timeout) and 40P01 (deadlock)."""
 
     lock_timeout: float = 5.0
     statement_timeout: float = 0.0
@@ -97,6 +98,9 @@ class Session:
     settings: Settings
     stats: Stats = field(default_factory=Stats)
     progress: Callable[[str], None] = _stderr
+    # messages a migration raised for its reader (see forward_notices), in order
+    notices: list[str] = field(default_factory=list)
+    url: str = field(default="", repr=False)  # for a side connection (heartbeat)
 
     def retry_locks(self, attempt: Callable[[], T], what: str) -> T:
         """Run ``attempt`` again when it fails with lock_not_available (55P03) or
@@ -109,21 +113,28 @@ class Session:
             try:
                 return attempt()
             except psycopg.Error as exc:
-                if sqlstate(exc) not in RETRYABLE:
+                code = sqlstate(exc)
+                if code not in RETRYABLE:
                     raise
                 self.stats.lock_wait_seconds += time.monotonic() - t0
+                deadlock = code == DEADLOCK_DETECTED
                 if n == s.lock_retries:
                     raise ApplyFailed(
+                        f"{what}: aborted by a deadlock with another session in {n + 1} "
+                        "attempts" if deadlock else
                         f"{what}: could not take its locks within lock_timeout "
                         f"({s.lock_timeout:g}s) in {n + 1} attempts",
-                        hint="a long-running transaction holds a conflicting lock; find it in "
+                        hint="another session takes the same locks in the opposite order; "
+                        "run the migration while it is stopped, or raise --lock-retries"
+                        if deadlock else
+                        "a long-running transaction holds a conflicting lock; find it in "
                         "pg_stat_activity (state 'idle in transaction', old xact_start), end "
                         "it, then re-run; or raise --lock-retries / --lock-timeout",
                     ) from None
                 delay = min(s.backoff_cap, s.backoff_base * 2**n) * random.uniform(0.5, 1.0)
                 self.stats.lock_retries += 1
-                self.progress(f"  lock_timeout on {what}: retry {n + 1}/{s.lock_retries} "
-                              f"in {delay:.1f}s")
+                self.progress(f"  {'deadlock' if deadlock else 'lock_timeout'} on {what}: "
+                              f"retry {n + 1}/{s.lock_retries} in {delay:.1f}s")
                 time.sleep(delay)
                 self.stats.lock_wait_seconds += delay
         raise AssertionError("unreachable")  # pragma: no cover
@@ -152,9 +163,36 @@ def connect(url: str, settings: Settings | None = None, *, connect_timeout: int 
                          "shown: it may hold the password)",
                          hint="use postgresql://user:password@host:5432/dbname, or "
                          "key=value pairs such as 'host=db dbname=app user=app'") from None
-    session = Session(conn, settings)
+    session = Session(conn, settings, url=url)
+    forward_notices(session, url)
     set_timeouts(session)
     return session
+
+
+# a migration's own message: RAISE NOTICE '000027: ...' (its version first)
+_MIGRATION_NOTICE = re.compile(r"^\d{6,}: ")
+
+
+def side_connection(session: Session) -> Connection:
+    """A second, short-lived autocommit connection to the session's database, to watch
+    what the session's backend is doing while it is busy."""
+    return psycopg.connect(session.url, autocommit=True, connect_timeout=5,
+                           application_name=f"{session.settings.application_name}-monitor")
+
+
+def forward_notices(session: Session, url: str) -> None:
+    """Show WARNINGs and the NOTICEs a migration addresses to its reader (prefixed with its
+    version, e.g. "000027: index x: equivalent exists as y") on the progress stream, and keep
+    them in ``session.notices``; the server's own notices ("already exists, skipping") stay
+    quiet."""
+    def handle(diag: psycopg.errors.Diagnostic) -> None:
+        text = diag.message_primary or ""
+        if diag.severity_nonlocalized == "WARNING" or _MIGRATION_NOTICE.match(text):
+            text = redact(text, url)
+            session.notices.append(text)
+            session.progress(f"  {diag.severity_nonlocalized.lower() if diag.severity_nonlocalized else 'notice'}: {text}")
+
+    session.conn.add_notice_handler(handle)
 
 
 def set_timeouts(session: Session) -> None:

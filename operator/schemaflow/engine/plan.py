@@ -1,22 +1,33 @@
-"""Dry run: apply the pending migrations inside one transaction that is always rolled
-back, and report what would change by diffing a catalog snapshot taken before and inside.
+"""Dry run: apply the pending migrations in transactions that are always rolled back, and
+report what would change by diffing a catalog snapshot taken before and inside them.
 
-Steps marked to run outside a transaction run inside this one: ``CREATE INDEX
+Users run plan against production, so it must stall nobody: the steps of each transaction
+get at most PLAN_BUDGET seconds (or lock_timeout, if lower), and its closing catalog
+snapshot at most as long again, so no lock it takes or waits for is held much longer. The steps run one after another in one transaction while they fit in that budget
+(later steps see the earlier ones' effects, as in a real run). When a step runs out of
+time, a new transaction starts at it, without the earlier steps' effects; a step that then
+fails (it needed them) or does not fit alone is reported as "not evaluated" in the notes,
+and the next transaction starts after it. An error in the first transaction, which holds
+every earlier effect, is the real run's error and fails the plan.
+
+Steps marked to run outside a transaction run inside one here: ``CREATE INDEX
 CONCURRENTLY`` / ``DROP INDEX CONCURRENTLY`` / ``REINDEX ... CONCURRENTLY`` lose the
 CONCURRENTLY keyword (the plan says so), batch statements are repeated until they report 0
-rows. The plan takes the same locks as the real run, under the same lock_timeout.
+rows. Nothing is created: no version or history table either.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 from schemaflow.engine import db
+from schemaflow.engine.progress import rows_written
 from schemaflow.engine.runner import BATCH_SETTING, sql_error
-from schemaflow.engine.sources import Migration, MigrationFile
+from schemaflow.engine.sources import Migration, MigrationFile, Step
 from schemaflow.engine.sqlsplit import Statement
 
 _CONCURRENTLY = re.compile(
@@ -112,50 +123,118 @@ def diff(before: Snapshot, after: Snapshot) -> list[dict[str, str]]:
     return changes
 
 
+PLAN_BUDGET = 1.0  # seconds: the longest a plan transaction holds (or waits for) a lock
+# a step that did not fit in the budget: our statement_timeout, lock_timeout, a deadlock
+_OUT_OF_TIME = {db.QUERY_CANCELED, db.LOCK_NOT_AVAILABLE, db.DEADLOCK_DETECTED}
+
+
+class _OutOfTime(Exception):
+    """The budget ran out between two statements (reads as a statement timeout)."""
+
+    sqlstate = db.QUERY_CANCELED
+
+
+@dataclass
+class _Stopped:
+    index: int  # of the step that failed
+    statement: Statement
+    exc: BaseException
+
+
 def dry_run(session: db.Session, migrations: list[Migration], batch_size: int,
             ignore: Collection[str]) -> Plan:
-    """Apply the up files of ``migrations`` in a rolled-back transaction; ``ignore`` names
+    """Apply the up files of ``migrations`` in rolled-back transactions; ``ignore`` names
     tables (schema.table) left out of the diff, such as the version and history tables."""
     conn = session.conn
     plan = Plan()
+    s = session.settings
+    budget = min(PLAN_BUDGET, s.lock_timeout or PLAN_BUDGET)
+    if s.statement_timeout:
+        budget = min(budget, s.statement_timeout)
     before = snapshot(conn, ignore)
-
-    def attempt() -> Snapshot:
-        plan.migrations, plan.notes, plan.concurrently = [], [], {}
-        with conn.transaction(force_rollback=True):
-            for mig in migrations:
-                plan.migrations.append({"version": mig.version, "file": mig.up.path.name,
-                                        "steps": [s.kind for s in mig.up.steps]})
-                for step in mig.up.steps:
-                    for st in step.statements:
-                        _run(conn, mig.up, step.kind, st, batch_size, plan)
-            return snapshot(conn, ignore)
-
-    after = session.retry_locks(attempt, "plan")
-    plan.changes = diff(before, after)
+    seen = len(session.notices)
+    steps = [(mig.up, step) for mig in migrations for step in mig.up.steps]
+    plan.migrations = [{"version": m.version, "file": m.up.path.name,
+                        "steps": [st.kind for st in m.up.steps]} for m in migrations]
+    changes: dict[tuple[str, str], dict[str, str]] = {}
+    start = 0
+    while start < len(steps):
+        stop, after = _transaction(conn, steps, start, budget, batch_size, plan, ignore)
+        for c in diff(before, after):
+            changes[(c["kind"], c["name"])] = c
+        if stop is None:
+            break
+        mf, step = steps[stop.index]
+        code = db.sqlstate(stop.exc)
+        if start == 0 and code not in _OUT_OF_TIME:
+            raise sql_error(mf, stop.statement, stop.exc)
+        if stop.index > start and code in _OUT_OF_TIME:
+            start = stop.index  # again, first in a transaction of its own
+            continue
+        why = (f"it does not fit in the plan's {budget:g}s lock budget" if code in _OUT_OF_TIME
+               else "it needs the effect of earlier steps the plan could not keep within "
+               f"its {budget:g}s lock budget ({db.error_details(stop.exc)['message']})")
+        plan.notes.append(f"{mf.where(step.line)}: {step.kind} step not evaluated: {why}")
+        start = stop.index + 1
+    # what the migrations said they found (e.g. "equivalent exists as <name>"), once each
+    plan.notes.extend(dict.fromkeys(session.notices[seen:]))
+    plan.changes = sorted(changes.values(), key=lambda c: (
+        list(SNAPSHOT_QUERIES).index(c["kind"]), c["change"] != "added", c["name"]))
+    plan.notes.insert(0, f"dry run in rolled-back transactions whose steps got at most "
+                      f"{budget:g}s each: no lock was held for a whole migration")
     return plan
 
 
+def _transaction(conn: db.Connection, steps: list[tuple[MigrationFile, Step]], start: int,
+                 budget: float, batch_size: int, plan: Plan, ignore: Collection[str]
+                 ) -> tuple[_Stopped | None, Snapshot]:
+    """Run steps from ``start`` in one rolled-back transaction until they are done or one
+    fails (rolled back to its savepoint); returns why it stopped and the catalog then."""
+    deadline = time.monotonic() + budget
+    stopped: _Stopped | None = None
+    with conn.transaction(force_rollback=True):
+        for k in range(start, len(steps)):
+            mf, step = steps[k]
+            st = step.statements[0]
+            try:
+                with conn.transaction():  # a savepoint: the steps before stay
+                    for st in step.statements:
+                        _run(conn, mf, step.kind, st, batch_size, plan, deadline)
+            except (db.Error, _OutOfTime) as exc:
+                stopped = _Stopped(k, st, exc)
+                break
+        conn.execute("SELECT set_config('statement_timeout', %s, true)",
+                     (f"{int(budget * 1000)}ms",))
+        after = snapshot(conn, ignore)
+    return stopped, after
+
+
 def _run(conn: db.Connection, mf: MigrationFile, kind: str, st: Statement, batch_size: int,
-         plan: Plan) -> None:
+         plan: Plan, deadline: float) -> None:
     text = st.text
     if kind != "transaction":
         rewritten = _CONCURRENTLY.sub(r"\1", text, count=1)
         if rewritten != text:
-            plan.concurrently.setdefault(mf.path.name, []).append(st.line)
+            lines = plan.concurrently.setdefault(mf.path.name, [])
+            if st.line not in lines:
+                lines.append(st.line)
             text = rewritten
-    try:
-        if kind == "batch":
-            conn.execute("SELECT set_config(%s, %s, true)", (BATCH_SETTING, str(batch_size)))
-            batches = rows = 0
-            while (count := conn.execute(text).rowcount) > 0:
-                batches, rows = batches + 1, rows + count
-            if rows:
-                plan.notes.append(f"{mf.where(st.line)}: batch step would change {rows} rows "
-                                  f"in {batches} batches of {batch_size}")
-        else:
-            conn.execute(text)
-    except db.Error as exc:
-        if db.sqlstate(exc) == db.LOCK_NOT_AVAILABLE:
-            raise
-        raise sql_error(mf, Statement(text, st.line), exc) from None
+
+    def execute() -> Any:
+        left = int((deadline - time.monotonic()) * 1000)
+        if left <= 0:
+            raise _OutOfTime
+        conn.execute("SELECT set_config('statement_timeout', %s, true)", (f"{left}ms",))
+        return conn.execute(text)
+
+    if kind == "batch":
+        conn.execute("SELECT set_config(%s, %s, true)", (BATCH_SETTING, str(batch_size)))
+        batches, before = 0, rows_written(conn)
+        while execute().rowcount > 0:
+            batches += 1
+        if batches:
+            plan.notes.append(f"{mf.where(st.line)}: batch step would write "
+                              f"{rows_written(conn) - before} rows in {batches} batches of "
+                              f"{batch_size}")
+    else:
+        execute()

@@ -12,7 +12,7 @@ it to LIKE patterns such as ``domainflow%``.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,7 @@ class PreflightOptions:
     mode: str = "strict"
     app_patterns: list[str] = field(default_factory=lambda: ["%"])
     max_xact_age: float = 60.0
+    resuming: str | None = None  # the file a dirty database is resumed with (re-run)
 
 
 @dataclass(frozen=True)
@@ -56,14 +57,17 @@ def run_preflight(session: db.Session, state: State, pending: Sequence[Migration
     if options.mode == "off":
         return []
     conn = session.conn
-    return [
-        server_version(conn),
-        version_state(state, pending),
-        application_sessions(conn, options.app_patterns),
-        long_transactions(conn, options.max_xact_age),
-        disk_estimate(conn, pending),
-        wal_archiving(conn),
+    checks: list[tuple[str, Callable[[], Result]]] = [
+        ("server_version", lambda: server_version(conn)),
+        ("version", lambda: version_state(state, pending, options.resuming)),
+        ("application_sessions", lambda: application_sessions(conn, options.app_patterns)),
+        ("long_transactions", lambda: long_transactions(conn, options.max_xact_age)),
+        ("disk_estimate", lambda: disk_estimate(conn, pending)),
+        ("wal_archiving", lambda: wal_archiving(conn)),
     ]
+    # the catalog queries wait for locks like any step (pg_total_relation_size needs one on
+    # every table it sizes): bounded by lock_timeout, retried, failing with the step's message
+    return [session.retry_locks(check, f"preflight {name}") for name, check in checks]
 
 
 def enforce(results: Sequence[Result], mode: str) -> None:
@@ -84,11 +88,15 @@ def server_version(conn: db.Connection) -> Result:
     return Result("server_version", "pass", f"PostgreSQL {row[1]}")
 
 
-def version_state(state: State, pending: Sequence[MigrationFile]) -> Result:
+def version_state(state: State, pending: Sequence[MigrationFile],
+                  resuming: str | None = None) -> Result:
     at = "none" if state.version is None else str(state.version)
+    files = ", ".join(f.path.name for f in pending) or "nothing"
+    if state.dirty and resuming:
+        return Result("version", "pass", f"at version {at}, DIRTY: an interrupted run of "
+                      f"{resuming} (rerunnable) is resumed by re-running it; to apply: {files}")
     if state.dirty:
         return Result("version", "fail", f"version {at} is dirty")
-    files = ", ".join(f.path.name for f in pending) or "nothing"
     return Result("version", "pass", f"at version {at}, clean; to apply: {files}")
 
 
@@ -118,6 +126,7 @@ def long_transactions(conn: db.Connection, max_age: float) -> Result:
                   extract(epoch FROM now() - xact_start)::float8, left(query, 80)
            FROM pg_stat_activity
            WHERE datname = current_database() AND pid <> pg_backend_pid()
+             AND backend_type = 'client backend'
              AND xact_start < now() - make_interval(secs => %s)
            ORDER BY xact_start""", (max_age,)).fetchall()
     if not rows:

@@ -118,6 +118,20 @@ def write_report(path: Path, doc: dict[str, Any]) -> None:
     path.write_text(bounded_json(doc) + "\n", encoding="utf-8")
 
 
+TEXT_PROBLEM_ROWS = 10  # problem rows of a failing check shown in text mode
+
+
+def failure_lines(failure: dict[str, Any], limit: int = TEXT_PROBLEM_ROWS) -> list[str]:
+    """A failing check in text mode: its name, then its problem rows, one per line, up to
+    ``limit`` (the JSON report holds them all, up to the verifier's own cap)."""
+    problems = list(failure["problems"])
+    lines = [f"    FAIL {failure['check']}" + (f" ({len(problems)} problem rows)" if len(problems) > 1 else "")]
+    lines += [f"      {p}" for p in problems[:limit]]
+    if len(problems) > limit:
+        lines.append(f"      ... {len(problems) - limit} more (--output json lists them)")
+    return lines
+
+
 def render_text(doc: dict[str, Any]) -> str:
     """A readable summary for people at a terminal."""
     def v(x: Any) -> str:
@@ -129,11 +143,13 @@ def render_text(doc: dict[str, Any]) -> str:
     lines = [f"{doc['command']}: {doc['result']} (version {v(doc.get('fromVersion'))} -> "
              f"{v(doc.get('toVersion'))}, {doc['durationSeconds']:.2f}s, "
              f"lock wait {doc['lockWaitSeconds']:.2f}s, {doc['lockRetries']} lock retries)"]
+    # all of them were printed as progress before the run: only those that did not pass
     for p in doc.get("preflight") or []:
-        lines.append(f"  preflight {p['status']:4} {p['name']}: {p['message']}")
+        if p["status"] != "pass":
+            lines.append(f"  preflight {p['status']:4} {p['name']}: {p['message']}")
     ver = doc.get("verification")
     if ver:
         lines.append(f"  verification: {ver['passed']} passed, {ver['failed']} failed")
         for f in ver["failures"]:
-            lines.append(f"    FAIL {f['check']}: " + "; ".join(f["problems"]))
+            lines.extend(failure_lines(f))
     return "\n".join(lines)

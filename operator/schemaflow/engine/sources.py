@@ -120,7 +120,8 @@ def load_source(directory: Path) -> Source:
     for path in sorted(p for p in directory.iterdir() if p.is_file()):
         m = FILE_NAME.match(path.name)
         if not m:
-            if path.suffix == ".sql":
+            # verification checks may live beside the migrations (one ConfigMap holds both)
+            if path.suffix == ".sql" and not path.name.endswith(".verify.sql"):
                 raise MigrationSourceError(
                     f"{path}: malformed migration file name",
                     hint="name files <version>_<name>.up.sql and <version>_<name>.down.sql, "

@@ -7,6 +7,8 @@ Reads never touch Secrets: the Job gets the database URL straight from the Secre
 
 from __future__ import annotations
 
+import functools
+import json
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -34,7 +36,12 @@ class Connection:
 
 
 def connection_from_environment() -> Connection:
-    """In-cluster service account first, then the kubeconfig (for running outside)."""
+    """In-cluster service account first, then the kubeconfig (for running outside).
+
+    The token is read through the client's own ``Configuration.auth_settings()``, which
+    knows where its version keeps it (``api_key["BearerToken"]`` from 36.0.1 on,
+    ``api_key["authorization"]`` before) and calls the in-cluster loader's refresh hook,
+    so a rotated service-account token is picked up."""
     import kubernetes  # only in the operator process
 
     cfg = kubernetes.client.Configuration()
@@ -47,12 +54,17 @@ def connection_from_environment() -> Connection:
         context = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
         if cfg.cert_file:
             context.load_cert_chain(cfg.cert_file, cfg.key_file)
+    return Connection(server=cfg.host, token=functools.partial(authorization_header, cfg),
+                      ssl_context=context)
 
-    def token() -> str | None:
-        value = cfg.get_api_key_with_prefix("authorization")
-        return str(value) if value else None
 
-    return Connection(server=cfg.host, token=token, ssl_context=context)
+def authorization_header(cfg: Any) -> str | None:
+    """The ``Authorization`` header value the kubernetes client itself would send."""
+    for setting in cfg.auth_settings().values():
+        if setting.get("in") == "header" and setting.get("key", "").lower() == "authorization":
+            value = setting.get("value")
+            return str(value) if value else None
+    return None
 
 
 class KubeClient:
@@ -68,15 +80,17 @@ class KubeClient:
             self._session = None
 
     async def _request(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
-                       body: Any = None) -> tuple[int, Any]:
+                       body: Any = None,
+                       content_type: str = "application/json") -> tuple[int, Any]:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", "Content-Type": content_type}
         token = self._conn.token()
         if token:
             headers["Authorization"] = token if " " in token else f"Bearer {token}"
         async with self._session.request(
-            method, self._conn.server.rstrip("/") + path, params=params, json=body,
+            method, self._conn.server.rstrip("/") + path, params=params,
+            data=None if body is None else json.dumps(body),
             headers=headers, ssl=self._conn.ssl_context,
         ) as response:
             data = await response.json(content_type=None)
@@ -104,11 +118,22 @@ class KubeClient:
             raise self._fail(status, data)
         return dict(data)
 
-    async def list(self, path: str, label_selector: str) -> list[dict[str, Any]]:
-        status, data = await self._request("GET", path, params={"labelSelector": label_selector})
+    async def list(self, path: str, label_selector: str, *,
+                   field_selector: str = "") -> list[dict[str, Any]]:
+        params = {"labelSelector": label_selector}
+        if field_selector:
+            params["fieldSelector"] = field_selector
+        status, data = await self._request("GET", path, params=params)
         if status >= 300:
             raise self._fail(status, data)
         return list(data.get("items") or [])
+
+    async def patch(self, path: str, body: Mapping[str, Any]) -> None:
+        """A JSON merge patch; 404 is fine (the object went meanwhile)."""
+        status, data = await self._request("PATCH", path, body=body,
+                                           content_type="application/merge-patch+json")
+        if status >= 300 and status != 404:
+            raise self._fail(status, data)
 
     async def delete(self, path: str) -> None:
         """Delete with background propagation (the Job's pods go too); 404 is fine."""
@@ -126,3 +151,7 @@ def jobs_path(namespace: str, name: str | None = None) -> str:
 
 def pods_path(namespace: str) -> str:
     return f"/api/v1/namespaces/{namespace}/pods"
+
+
+def events_path(namespace: str) -> str:
+    return f"/api/v1/namespaces/{namespace}/events"

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 
 from schemaflow import errors
 from schemaflow.kube import objects
-from schemaflow.kube.client import KubeClient, jobs_path
-from schemaflow.kube.jobview import POD_PROBLEMS, JobView, observe_job
+from schemaflow.kube.client import KubeClient, KubeError, jobs_path
+from schemaflow.kube.jobview import JobView, observe_job
 from schemaflow.kube.metrics import Metrics
 from schemaflow.kube.spec import MigrationSpec, SpecError, parse_spec
 from schemaflow.kube.status import (
@@ -50,9 +50,10 @@ class OperatorContext:
     pod_problem_timeout: float = 300.0
     retry_delay: float = 5.0  # first retry after an unreachable database; doubles, capped
     retry_max_delay: float = 300.0
-    # Transitions already announced (Event + metrics) by this process: a stale body that makes
-    # the same decision twice must not count or announce it twice.
-    announced: set[str] = field(default_factory=set)
+    # The last transition announced (Event + metrics) per SchemaMigration uid: a stale body
+    # repeats the decision its status lacks, which is the latest one, so one key per
+    # resource is enough and the map is as large as the set of live resources.
+    announced: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -128,9 +129,8 @@ class Reconciler:
         new = apply_outcome(self.status, decision.outcome, decision.generation)
         if decision.history is not None:
             add_history(new, decision.history)
-        key = f"{self.uid}/{decision.key}"
-        if key not in self.ctx.announced:
-            self.ctx.announced.add(key)
+        if self.ctx.announced.get(self.uid) != decision.key:
+            self.ctx.announced[self.uid] = decision.key
             decision.record()
             outcome = decision.outcome
             self.emit(outcome.warning, outcome.reason, outcome.message)
@@ -189,7 +189,13 @@ class Reconciler:
                                         direction=direction, target=target, spec=spec,
                                         default_image=self.ctx.default_image)
         job = manifest["metadata"]["name"]
-        if await self.ctx.client.create(jobs_path(self.namespace), manifest) is None:
+        try:
+            created = await self.ctx.client.create(jobs_path(self.namespace), manifest)
+        except KubeError as exc:
+            if not 400 <= exc.status < 500 or exc.status == 429:
+                raise  # the server's trouble: kopf retries the timer
+            return self._rejected(job, direction, target, run_generation, exc)
+        if created is None:
             existing = await self.ctx.client.get(jobs_path(self.namespace, job))
             owners = [ref.get("uid") for ref in
                       ((existing or {}).get("metadata") or {}).get("ownerReferences") or []]
@@ -215,6 +221,24 @@ class Reconciler:
                               fields={"lastRun": last_run, "podProblemSince": None})
         return Decision(outcome, run_generation, f"{job}/started")
 
+    def _rejected(self, job: str, direction: str, target: int, run_gen: int,
+                  exc: KubeError) -> Decision:
+        """The API server refused the Job (quota, LimitRange, admission, RBAC): nothing ran,
+        and retrying the same manifest cannot pass."""
+        if exc.status == 403:
+            fix = (f"the operator may not create Jobs in namespace {self.namespace}: serve it "
+                   "from the chart (operator.clusterWide or operator.watchNamespaces)")
+        else:
+            fix = "fix spec.job (resources, serviceAccountName, image) and change the spec"
+        message = f"the API server refused Job {job}: {exc}; {fix}"
+        last_run = {"job": job, "direction": direction, "started": now_iso(),
+                    "finished": now_iso(), "result": "JobRejected"}
+        fields: dict[str, Any] = {"lastRun": last_run, "runGeneration": run_gen}
+        if direction == "up":
+            fields["targetVersion"] = target
+        phase = Phase.PENDING if direction == "up" else Phase.ROLLING_BACK
+        return self._failed(job, run_gen, "JobRejected", phase, message, fields)
+
     # -- following the Job in flight -----------------------------------------------------
     async def _follow(self, last: Mapping[str, Any]) -> Decision | None:
         job = str(last["job"])
@@ -222,6 +246,8 @@ class Reconciler:
         run_gen = int(self.status.get("runGeneration") or self.generation)
         view = await observe_job(self.ctx.client, self.namespace, job)
         if view is None:
+            if await self._status_moved_on(job):
+                return None  # this body is stale: the operator itself removed that Job
             return self._failed(job, run_gen, "JobLost", Phase.MIGRATING if direction == "up"
                                 else Phase.ROLLING_BACK,
                                 f"Job {job} disappeared before its result was read; "
@@ -235,10 +261,17 @@ class Reconciler:
             return self._down_finished(job, run_gen, view, last)
         return await self._up_finished(job, run_gen, view, last)
 
+    async def _status_moved_on(self, job: str) -> bool:
+        """Whether the stored status no longer follows ``job``: a body delivered before the
+        patch that ended the run (retry, pod problem) must not call the Job lost."""
+        current = await self.ctx.client.get(objects.smig_path(self.namespace, self.name))
+        last = ((current or {}).get("status") or {}).get("lastRun") or {}
+        return current is None or last.get("job") != job or bool(last.get("finished"))
+
     async def _in_flight(self, job: str, direction: str, run_gen: int,
                          view: JobView) -> Decision | None:
-        if view.waiting and view.waiting[0] in POD_PROBLEMS:
-            reason, detail = view.waiting
+        if view.problem is not None:
+            reason, detail = view.problem
             since = self.status.get("podProblemSince") or now_iso()
             elapsed = time.time() - _epoch(since)
             problem = f"the pod of Job {job} cannot start: {reason}: {detail}"
@@ -252,7 +285,8 @@ class Reconciler:
                 return None
             phase = Phase.PENDING if direction == "up" else Phase.ROLLING_BACK
             outcome = Outcome(phase, reason, problem, warning=True,
-                              conditions=running_conditions(phase, problem),
+                              conditions=running_conditions(phase, problem)
+                              | {"Ready": ("False", reason, problem)},
                               fields={"podProblemSince": since})
             return Decision(outcome, run_gen, f"{job}/{reason}")
         if direction == "down":
@@ -423,7 +457,13 @@ class Reconciler:
         verification = fields.get("verification")
         message = f"version {version} applied by Job {job}"
         verified = ("Unknown", "VerificationDisabled", "spec.verify.enabled is false")
-        if verification is not None:
+        if verification is not None and verification["passed"] == 0:
+            verified = ("Unknown", "NoChecks",
+                        f"version {version} has no verification checks: add "
+                        f"<version>_<name>.verify.sql (beside the migrations of a ConfigMap "
+                        "source) or spec.verify.extraChecks")
+            message += ", with no verification checks to run"
+        elif verification is not None:
             verified = ("True", "VerificationPassed",
                         f"{verification['passed']} checks passed")
             message += f" and verified ({verification['passed']} checks)"
@@ -457,7 +497,8 @@ class Reconciler:
                 "inspect with `schemaflow migrate status`, fix, then `schemaflow migrate force "
                 "VERSION` and re-run", fields, view)
         version = fields.get("currentVersion")
-        message = f"verification failed; Job {job} rolled the database back to version {version}"
+        where = f"version {version}" if version is not None else "no version (before its first migration)"
+        message = f"verification failed; Job {job} rolled the database back to {where}"
         outcome = Outcome(Phase.ROLLED_BACK, "RolledBack", message, warning=True,
                           fields={**fields, "podProblemSince": None},
                           conditions={"Ready": ("False", "RolledBack", message),
@@ -479,12 +520,34 @@ def _epoch(iso: str) -> float:
         tzinfo=datetime.UTC).timestamp()
 
 
-async def cleanup(ctx: OperatorContext, body: Mapping[str, Any]) -> int:
-    """Delete every Job of a SchemaMigration being deleted (a cluster's garbage collector would
-    too, eventually; doing it here means no Job keeps migrating for a resource that is gone)."""
+async def cleanup(ctx: OperatorContext, body: Mapping[str, Any]) -> tuple[int, str | None]:
+    """Delete the Jobs of a SchemaMigration being deleted: ``(deleted, running)``.
+
+    A Job whose migration is running is left to finish (killing it mid-step would leave the
+    database dirty with nothing to say so): ``running`` names it, nothing is deleted, and the
+    caller keeps the finalizer and asks again later."""
     meta = body["metadata"]
-    jobs = await ctx.client.list(jobs_path(meta["namespace"]), objects.selector(meta["name"]))
+    namespace = meta["namespace"]
+    jobs = await ctx.client.list(jobs_path(namespace), objects.selector(meta["name"]))
     for job in jobs:
-        await ctx.client.delete(jobs_path(meta["namespace"], job["metadata"]["name"]))
-    ctx.metrics.forget(meta["namespace"], meta["name"])
-    return len(jobs)
+        view = await observe_job(ctx.client, namespace, job["metadata"]["name"])
+        if view is not None and view.running and not view.finished:
+            return 0, str(job["metadata"]["name"])
+    for job in jobs:
+        await ctx.client.delete(jobs_path(namespace, job["metadata"]["name"]))
+    ctx.metrics.forget(namespace, meta["name"])
+    ctx.announced.pop(str(meta.get("uid", "")), None)
+    return len(jobs), None
+
+
+async def poke_owner(ctx: OperatorContext, job: Mapping[str, Any]) -> None:
+    """A Job of ours changed: touch its SchemaMigration so that it is reconciled now, not at
+    the next resync (an annotation change is an event kopf delivers to the owner)."""
+    meta = job.get("metadata") or {}
+    owner = next((ref for ref in meta.get("ownerReferences") or []
+                  if ref.get("kind") == objects.KIND and ref.get("controller")), None)
+    if owner is None:
+        return
+    seen = f"{meta.get('name')}/{meta.get('resourceVersion')}"
+    await ctx.client.patch(objects.smig_path(meta["namespace"], owner["name"]),
+                           {"metadata": {"annotations": {objects.JOB_SEEN: seen}}})

@@ -20,9 +20,7 @@ def register(registry: kopf.OperatorRegistry, ctx: controller.OperatorContext, *
     """Register schemaflow's handlers in ``registry``; ``interval`` paces reconciliation."""
     kopf.on.login(registry=registry)(login)
 
-    @kopf.timer(objects.GROUP, objects.VERSION, objects.PLURAL, registry=registry,
-                id="reconcile", interval=interval)
-    async def reconcile(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    async def step(body: kopf.Body, patch: kopf.Patch) -> None:
         def emit(warning: bool, reason: str, message: str) -> None:
             (kopf.warn if warning else kopf.info)(body, reason=reason, message=message)
 
@@ -30,8 +28,32 @@ def register(registry: kopf.OperatorRegistry, ctx: controller.OperatorContext, *
         if status:
             patch["status"] = status
 
+    # Level-triggered: every change of the resource (its owned Jobs poke it, below) and a
+    # periodic resync for what no event announces (retry delays, pod-problem deadlines).
+    @kopf.on.event(objects.GROUP, objects.VERSION, objects.PLURAL, registry=registry,
+                   id="reconcile-on-change")
+    async def reconcile_on_change(body: kopf.Body, patch: kopf.Patch, event: kopf.RawEvent,
+                                  **_: Any) -> None:
+        if event.get("type") != "DELETED" and not body.metadata.get("deletionTimestamp"):
+            await step(body, patch)
+
+    @kopf.timer(objects.GROUP, objects.VERSION, objects.PLURAL, registry=registry,
+                id="reconcile", interval=interval)
+    async def reconcile(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+        await step(body, patch)
+
+    @kopf.on.event("batch", "v1", "jobs", labels={objects.MANAGED_BY: "schemaflow"},
+                   registry=registry, id="job-changed")
+    async def job_changed(body: kopf.Body, **_: Any) -> None:
+        await controller.poke_owner(ctx, body)
+
     @kopf.on.delete(objects.GROUP, objects.VERSION, objects.PLURAL, registry=registry,
                     id="cleanup")
     async def cleanup(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
-        deleted = await controller.cleanup(ctx, body)
+        deleted, running = await controller.cleanup(ctx, body)
+        if running:
+            message = (f"Job {running} is migrating: the SchemaMigration is deleted when it "
+                       "ends, so the database is not left half-migrated")
+            kopf.info(body, reason="DeletionDeferred", message=message)
+            raise kopf.TemporaryError(message, delay=2)
         logger.info(f"deleted {deleted} Job(s) of this SchemaMigration")

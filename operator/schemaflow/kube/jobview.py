@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemaflow import errors
-from schemaflow.kube.client import KubeClient, jobs_path, pods_path
+from schemaflow.kube.client import KubeClient, events_path, jobs_path, pods_path
 
 # Container waiting reasons that never resolve by themselves: after a bound they fail the run.
 POD_PROBLEMS = frozenset({"CreateContainerConfigError", "CreateContainerError", "ImagePullBackOff",
@@ -33,6 +33,8 @@ class JobView:
     waiting: tuple[str, str] | None = None
     exit_code: int | None = None
     report: Mapping[str, Any] | None = None
+    # why the pod cannot start, as the node, scheduler or Job controller reported it
+    problem: tuple[str, str] | None = None
 
     @property
     def reason(self) -> str:
@@ -91,6 +93,12 @@ def view_job(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> JobVi
             elif "waiting" in state:
                 waiting = state["waiting"]
                 view.waiting = (str(waiting.get("reason") or ""), str(waiting.get("message") or ""))
+                if view.waiting[0] in POD_PROBLEMS:
+                    view.problem = view.waiting
+        for cond in (pod.get("status") or {}).get("conditions") or []:
+            if cond.get("type") == "PodScheduled" and cond.get("status") == "False" and \
+                    cond.get("reason") == "Unschedulable":
+                view.problem = ("Unschedulable", str(cond.get("message") or ""))
     return view
 
 
@@ -99,4 +107,14 @@ async def observe_job(client: KubeClient, namespace: str, name: str) -> JobView 
     if job is None:
         return None
     pods = await client.list(pods_path(namespace), f"{JOB_NAME_LABEL}={name}")
-    return view_job(job, pods)
+    view = view_job(job, pods)
+    if not pods and not view.finished:
+        # The Job controller could not create the pod (a missing ServiceAccount, quota,
+        # LimitRange): it says so only in an Event on the Job.
+        events = await client.list(events_path(namespace), "", field_selector=(
+            f"involvedObject.kind=Job,involvedObject.name={name},reason=FailedCreate"))
+        uid = (job.get("metadata") or {}).get("uid")
+        latest = [e for e in events if (e.get("involvedObject") or {}).get("uid") == uid]
+        if latest:
+            view.problem = ("FailedCreate", str(latest[-1].get("message") or "")[:500])
+    return view

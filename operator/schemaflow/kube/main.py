@@ -12,6 +12,7 @@ import functools
 import logging
 import os
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -58,7 +59,9 @@ class OperatorOptions:
     interval: float = 5.0
     pod_problem_timeout: float = 300.0
     retry_delay: float = 5.0
-    watch_timeout: float = 300.0
+    # whole seconds: the API server parses timeoutSeconds as an integer ("300.0" is a 400)
+    watch_timeout: int = 300
+    priority: int | None = None  # kopf peering priority; default: by start time
     # default: the migrations of this image ($SCHEMAFLOW_SQL_DIR/migrations)
     bundled_versions: Callable[[], Sequence[int]] | None = None
     # kopf settings by dotted name, e.g. {"watching.reconnect_backoff": 0.1}
@@ -71,8 +74,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "default: all namespaces")
     parser.add_argument("--peering", metavar="NAME",
                         help="run highly available with kopf peering NAME (default standalone)")
+    parser.add_argument("--priority", type=int, default=None, metavar="N",
+                        help="kopf peering priority with --peering (default: higher the "
+                        "earlier this replica started)")
     parser.add_argument("--liveness", metavar="URL",
                         help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
+    parser.add_argument("--metrics-address", default="0.0.0.0", metavar="HOST",
+                        help="address the /metrics endpoint binds (default 0.0.0.0; the chart "
+                        "can pass the pod IP)")
     parser.add_argument("--metrics-port", type=int, default=9090,
                         help="port of the Prometheus /metrics endpoint (0 disables it)")
     parser.add_argument("--job-image", default=os.environ.get("SCHEMAFLOW_IMAGE", DEFAULT_IMAGE),
@@ -111,6 +120,12 @@ def _diffbase_storage() -> kopf.DiffBaseStorage:
     return SpecFreeDiffBase(prefix=GROUP, key="last-handled-configuration")
 
 
+def start_priority() -> int:
+    """A kopf peering priority that is higher the earlier this process started (in
+    microseconds, so two replicas started together still differ)."""
+    return 10**17 - time.time_ns() // 1000
+
+
 def build_settings(options: OperatorOptions) -> kopf.OperatorSettings:
     """kopf's storage, finalizer and peering under schemaflow's own domain from day one."""
     import kopf
@@ -123,13 +138,17 @@ def build_settings(options: OperatorOptions) -> kopf.OperatorSettings:
     settings.peering.mandatory = options.peering is not None
     if options.peering:
         settings.peering.name = options.peering
+        # kopf pauses EVERY operator of a peering whose priorities are equal: replicas of one
+        # Deployment must differ. The earliest started wins and keeps its place.
+        settings.peering.priority = (options.priority if options.priority is not None
+                                     else start_priority())
     settings.peering.clusterwide = not options.namespaces
     # No namespace/CRD scanning: the namespaces are given and the CRD is installed by the chart
     # (fewer RBAC rights: no cluster-wide list/watch of namespaces or CRDs).
     settings.scanning.disabled = True
     # Events are posted explicitly at transitions; kopf's own log lines stay logs.
     settings.posting.loggers = False
-    settings.watching.server_timeout = options.watch_timeout
+    settings.watching.server_timeout = int(options.watch_timeout)
     settings.watching.client_timeout = options.watch_timeout + 10
     for dotted, value in options.extra_settings.items():
         section, name = dotted.split(".")
@@ -206,8 +225,9 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
         logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     options = OperatorOptions(
-        namespaces=tuple(args.namespaces), peering=args.peering, liveness=args.liveness,
-        metrics_port=args.metrics_port, job_image=args.job_image, interval=args.interval,
+        namespaces=tuple(args.namespaces), peering=args.peering, priority=args.priority,
+        liveness=args.liveness,
+        metrics_host=args.metrics_address, metrics_port=args.metrics_port, job_image=args.job_image, interval=args.interval,
         pod_problem_timeout=args.pod_problem_timeout, retry_delay=args.retry_delay)
     asyncio.run(serve(options, connection_from_environment(), kopf.login_via_client))
     return 0

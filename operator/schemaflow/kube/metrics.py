@@ -1,4 +1,4 @@
-"""The operator's Prometheus metrics (names per DESIGN.md).
+"""The operator's Prometheus metrics (listed in docs/operator.md, "Metrics").
 
 Every label value is bounded: namespace and name of a SchemaMigration, a direction, a phase
 from :class:`~schemaflow.kube.status.Phase`, a result or reason from a fixed vocabulary

@@ -8,13 +8,11 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from schemaflow.crd import GROUP, KIND, VERSION
+from schemaflow.crd import PLURAL as PLURAL  # re-exported for the handlers
 from schemaflow.kube.spec import MigrationSpec, render_checks
 
-GROUP = "schemaflow.domainflow.io"
-VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
-KIND = "SchemaMigration"
-PLURAL = "schemamigrations"
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MIGRATION_LABEL = f"{GROUP}/migration"
 DIRECTION_LABEL = f"{GROUP}/direction"
@@ -23,6 +21,12 @@ TERMINATION_LOG = "/dev/termination-log"
 CONTAINER = "migrate"
 SQL_MOUNT = "/var/run/schemaflow/sql"
 MAX_NAME = 63
+# set on a SchemaMigration when one of its Jobs changes, so that it is reconciled at once
+JOB_SEEN = f"{GROUP}/job-seen"
+
+
+def smig_path(namespace: str, name: str) -> str:
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}"
 
 
 def job_name(name: str, generation: int, direction: str) -> str:
@@ -50,6 +54,13 @@ def selector(name: str) -> str:
     return f"{MANAGED_BY}=schemaflow,{MIGRATION_LABEL}={label_value(name)}"
 
 
+def kubelet_literal(text: str) -> str:
+    """``text`` as the kubelet must pass it on: it expands ``$(VAR)`` in command, args and
+    env values (``$$`` stays one ``$``), so a user's ``$(DATABASE_URL)`` would otherwise
+    reach the container as the Secret's value."""
+    return text.replace("$", "$$")
+
+
 def _command(direction: str, target: int, spec: MigrationSpec) -> list[str]:
     command = ["schemaflow", "migrate", direction, "--target", str(target)]
     if direction == "up" and spec.verify_enabled:
@@ -60,11 +71,14 @@ def _command(direction: str, target: int, spec: MigrationSpec) -> list[str]:
         "--lock-retries", str(spec.safety.lock_retries),
         "--statement-timeout", spec.safety.statement_timeout,
     ]
+    if spec.source_type == "configMap":
+        # the ConfigMap holds the checks beside the migrations
+        command += ["--verify-dir", f"{SQL_MOUNT}/migrations"]
     if direction == "up":
         command += ["--preflight", spec.safety.preflight]
         for pattern in spec.safety.application_names:
             command += ["--app-pattern", pattern]
-    return command
+    return [kubelet_literal(part) for part in command]
 
 
 def _env(direction: str, spec: MigrationSpec) -> list[dict[str, Any]]:
@@ -77,7 +91,8 @@ def _env(direction: str, spec: MigrationSpec) -> list[dict[str, Any]]:
         env.append({"name": "SCHEMAFLOW_SQL_DIR", "value": SQL_MOUNT})
     if direction == "up" and spec.verify_enabled and spec.extra_checks:
         env.append({"name": "SCHEMAFLOW_EXTRA_CHECKS", "value": render_checks(spec.extra_checks)})
-    return env
+    return [{**var, "value": kubelet_literal(var["value"])} if "value" in var else var
+            for var in env]
 
 
 def job_manifest(*, owner: Mapping[str, Any], generation: int, direction: str, target: int,

@@ -10,6 +10,7 @@ from __future__ import annotations
 API_CALLS: tuple[tuple[str, str, str], ...] = (
     # kopf: watching and patching SchemaMigrations (finalizer, progress annotations, status)
     ("list", "schemaflow.domainflow.io", "schemamigrations"),
+    ("get", "schemaflow.domainflow.io", "schemamigrations"),  # a missing Job: is the body stale?
     ("watch", "schemaflow.domainflow.io", "schemamigrations"),
     ("patch", "schemaflow.domainflow.io", "schemamigrations"),
     ("patch", "schemaflow.domainflow.io", "schemamigrations/status"),
@@ -19,8 +20,11 @@ API_CALLS: tuple[tuple[str, str, str], ...] = (
     ("create", "batch", "jobs"),
     ("get", "batch", "jobs"),
     ("list", "batch", "jobs"),
+    ("watch", "batch", "jobs"),  # kopf: a Job's change is seen at once (handlers.job_changed)
     ("delete", "batch", "jobs"),
     ("list", "", "pods"),
+    # the Job controller reports a pod it could not create only as an Event on the Job
+    ("list", "", "events"),
 )
 
 # Only with `schemaflow operator --peering NAME` (HA): kopf's peering objects. Their CRDs
