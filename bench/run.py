@@ -84,6 +84,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--scale", type=float, default=None,
                    help="DomainFlow scale factor (100 = 1M DNS results, 200k jobs; default 100, "
                         "0.3 with --quick)")
+    p.add_argument("--variant", default="synthetic",
+                   help="the shape of DomainFlow's v26 (schemaflow demo --variant): synthetic, "
+                   "production-like, already-aligned, half-applied")
     p.add_argument("--quick", action="store_true",
                    help="small CI-friendly run: tiny scale, short windows, no operator part")
     p.add_argument("--flavour", choices=("embedded", "pg15"), default="embedded",
@@ -138,9 +141,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 # -- server and template ----------------------------------------------------------------
-def baseline_fingerprint(scale: float) -> str:
-    h = hashlib.sha256(f"scale={scale}".encode())
-    for f in sorted(BASELINE_DIR.glob("*.sql")):
+def baseline_fingerprint(scale: float, variant: str) -> str:
+    h = hashlib.sha256(f"scale={scale} variant={variant}".encode())
+    for f in sorted(BASELINE_DIR.rglob("*.sql")):
         h.update(f.read_bytes())
     bl = REPO / "operator" / "schemaflow" / "baseline.py"
     if bl.exists():
@@ -170,9 +173,9 @@ def admin(pg: Any, db: str = "postgres") -> psycopg.Connection[Any]:
     return psycopg.connect(pg.admin_conninfo(db), autocommit=True)
 
 
-def load_template(pg: Any, scale: float) -> dict[str, Any]:
+def load_template(pg: Any, scale: float, variant: str) -> dict[str, Any]:
     """Create the version-26 template (or reuse a cached one with the same fingerprint)."""
-    fp = baseline_fingerprint(scale)
+    fp = baseline_fingerprint(scale, variant)
     with admin(pg) as conn:
         row = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database "
                            "WHERE datname = %s", (TEMPLATE,)).fetchone()
@@ -184,10 +187,10 @@ def load_template(pg: Any, scale: float) -> dict[str, Any]:
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(TEMPLATE)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
     t0 = time.monotonic()
-    log(f"loading DomainFlow v26 at scale {scale} into {TEMPLATE} ...")
+    log(f"loading DomainFlow v26 ({variant}) at scale {scale} into {TEMPLATE} ...")
     from schemaflow.baseline import load_baseline
 
-    load_baseline(pg.admin_conninfo(TEMPLATE), scale)
+    load_baseline(pg.admin_conninfo(TEMPLATE), scale, variant=variant)
     load_s = time.monotonic() - t0
     with admin(pg, TEMPLATE) as conn:
         conn.execute("VACUUM (ANALYZE)")
@@ -567,8 +570,9 @@ def main(argv: list[str] | None = None) -> int:
                 result["server"] = {"flavour": args.flavour,
                                     "version": conn.execute("SHOW server_version").fetchone()[0],  # type: ignore[index]
                                     "settings": SERVER_SETTINGS}
-            tmpl = load_template(pg, args.scale)
-            result["dataset"] = {"scale": args.scale, **tmpl, "rows": row_counts(pg, TEMPLATE)}
+            tmpl = load_template(pg, args.scale, args.variant)
+            result["dataset"] = {"scale": args.scale, "variant": args.variant, **tmpl,
+                                 "rows": row_counts(pg, TEMPLATE)}
             log(f"dataset rows: {result['dataset']['rows']}")
             rounds: list[list[dict[str, Any]]] = []
             for rnd in range(args.repeat):
