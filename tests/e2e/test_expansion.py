@@ -39,3 +39,57 @@ def test_port_matches_upstream_vectors(text: str, expected: str) -> None:
 def test_user_text_reaches_the_container_unchanged(text: str) -> None:
     env = {"DATABASE_URL": "postgresql://u:secret@db/app", "A": "a"}
     assert expand(kubelet_literal(text), mapping_for(env)) == text
+
+
+PROBE = "$(DATABASE_URL)"
+SECRET_URL = "postgresql://app:s3cret-value@db:5432/app"
+# every string of the spec a user writes that the CRD lets carry a "$("
+STRING_FIELDS = [
+    ("safety", "applicationNames"), ("verify", "extraChecks", "sql"),
+    ("verify", "extraChecks", "name"), ("safety", "lockTimeout"),
+    ("safety", "statementTimeout"), ("job", "image"), ("job", "serviceAccountName"),
+    ("database", "urlSecretRef", "key"),
+]
+
+
+def _spec_with(path: tuple[str, ...]) -> dict:
+    spec: dict = {"database": {"urlSecretRef": {"name": "db", "key": "url"}},
+                  "verify": {"extraChecks": [{"name": "c", "sql": "SELECT 1 WHERE false"}]}}
+    if path[:2] == ("safety", "applicationNames"):
+        spec["safety"] = {"applicationNames": [PROBE]}
+    elif path[:2] == ("verify", "extraChecks"):
+        spec["verify"]["extraChecks"][0][path[2]] = f"SELECT '{PROBE}' WHERE false" \
+            if path[2] == "sql" else PROBE
+    else:
+        node = spec
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = PROBE
+    return spec
+
+
+@pytest.mark.parametrize("path", STRING_FIELDS, ids=".".join)
+def test_no_user_string_expands_to_the_secret(path: tuple[str, ...]) -> None:
+    """What the kubelet would make of the Job's env and command (the port above): the
+    Secret's value never appears, whichever user string field carries $(DATABASE_URL)."""
+    from schemaflow.kube.objects import job_manifest
+    from schemaflow.kube.spec import SpecError, parse_spec
+
+    try:
+        spec = parse_spec(_spec_with(path), (27,))
+    except SpecError:
+        return  # refused before any Job exists
+    owner = {"metadata": {"name": "m", "namespace": "ns", "uid": "u"}}
+    container = job_manifest(owner=owner, generation=1, direction="up", target=27, spec=spec,
+                             default_image="img")["spec"]["template"]["spec"]["containers"][0]
+    env: dict[str, str] = {}
+    for var in container["env"]:
+        if "valueFrom" in var:
+            env[var["name"]] = SECRET_URL  # the secretKeyRef, resolved by the kubelet
+        else:
+            env[var["name"]] = expand(var["value"], mapping_for(env))
+    command = [expand(part, mapping_for(env)) for part in container["command"]]
+    for name, value in env.items():
+        if name != "DATABASE_URL":
+            assert SECRET_URL not in value, name
+    assert not any(SECRET_URL in part for part in command)
