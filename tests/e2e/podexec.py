@@ -17,13 +17,17 @@ from pathlib import Path
 def bind(source_fd: int, is_dir: bool, target: str, read_only: bool) -> None:
     path = Path(target)
     if is_dir:
-        path.mkdir(parents=True, exist_ok=True)
+        if not path.is_dir():
+            path.mkdir(parents=True)
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
             path.touch()
     source = f"/proc/{os.getpid()}/fd/{source_fd}"
-    subprocess.run(["mount", "--bind", source, target], check=True, pass_fds=(source_fd,))
+    # --no-canonicalize: mount would otherwise resolve /proc/PID/fd/N to its path name, which
+    # may now name something else (a directory just made inside a volume)
+    subprocess.run(["mount", "--no-canonicalize", "--bind", source, target], check=True,
+                   pass_fds=(source_fd,))
     if read_only:
         subprocess.run(["mount", "-o", "remount,bind,ro", target], check=True)
 
@@ -36,7 +40,10 @@ def main(spec_path: str) -> None:
               for m in spec["mounts"]]
     # The "image" is this machine's files: where a volume covers them (a checkout under
     # /tmp, say), they are bound back on top, as an image's files would still be there.
-    image = [(os.open(p, os.O_PATH), p) for p in spec["imagePaths"]]
+    # (a path inside another comes back with it: the venv inside a checkout)
+    paths = spec["imagePaths"]
+    image = [(os.open(p, os.O_PATH), p) for p in paths
+             if not any(Path(q) in Path(p).parents for q in paths)]
     for fd, is_dir, mount in opened:
         bind(fd, is_dir, mount["target"], mount["readOnly"])
         os.close(fd)
