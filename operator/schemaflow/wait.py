@@ -388,8 +388,10 @@ def _read_version(url: str, timeout: float
         if row is None:
             return None
         found = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (HISTORY_TABLE,)).fetchone()
-        record = last_record(conn, HISTORY_TABLE) if found and found[0] else NO_HISTORY
-        return int(row[0]), bool(row[1]), record
+        record = last_record(conn, HISTORY_TABLE) if found and found[0] else None
+        # no row that changed or verified a version (a history table a no-op created):
+        # schemaflow never migrated this database, so the version table alone decides
+        return int(row[0]), bool(row[1]), NO_HISTORY if record is None else record
     finally:
         session.conn.close()
 

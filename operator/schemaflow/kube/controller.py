@@ -156,7 +156,20 @@ class Reconciler:
             return self._invalid(str(exc))
         if spec.suspend:
             return self._suspended()
+        if await self._stale():
+            return None
         return await self._start(spec, "up", spec.target_version, gen)
+
+    async def _stale(self) -> bool:
+        """Whether the stored resource has moved on from this body (deleted, or a run already
+        recorded): a Job is created only from the latest state, never re-created by a body
+        that predates a deletion or another reconcile's start."""
+        current = await self.ctx.client.get(objects.smig_path(self.namespace, self.name))
+        if current is None or (current.get("metadata") or {}).get("deletionTimestamp"):
+            return True
+        status = current.get("status") or {}
+        return status.get("lastRun") != self.status.get("lastRun") or \
+            status.get("retry") != self.status.get("retry")
 
     def _invalid(self, message: str) -> Decision | None:
         ready: Mapping[str, Any] = next(
@@ -336,6 +349,8 @@ class Reconciler:
         job = objects.job_name(self.name, int(retry["generation"]), str(retry["direction"]))
         if await self.ctx.client.get(jobs_path(self.namespace, job)) is not None:
             return None  # the failed attempt's Job is still being deleted
+        if await self._stale():
+            return None
         try:
             spec = parse_spec(self.body.get("spec"), self.ctx.bundled_versions())
         except SpecError as exc:
