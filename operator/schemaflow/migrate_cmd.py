@@ -422,13 +422,18 @@ def _down(args: argparse.Namespace, report: Report) -> None:
 def _status(args: argparse.Namespace, report: Report) -> None:
     source = _source(args)
     with _connected(args, report, lock=False) as (session, vt):
-        runner = Runner(session, source, vt)
-        state = runner.state()
-        report.from_version = report.to_version = state.version
-        report.dirty = state.dirty
-        report.target_version = source.latest
-        report.no_change = True
-        _observe(session, vt, runner, state, report)
+        _look(session, vt, source, report)
+
+
+def _look(session: Any, vt: Any, source: Any, report: Report) -> tuple[Any, Any, Any]:
+    """What status and validate both read: (runner, state, the running migration)."""
+    runner = Runner(session, source, vt)
+    state = runner.state()
+    report.from_version = report.to_version = state.version
+    report.dirty = state.dirty
+    report.target_version = source.latest
+    report.no_change = True
+    return runner, state, _observe(session, vt, runner, state, report)
 
 
 def _validate(args: argparse.Namespace, report: Report) -> None:
@@ -436,13 +441,7 @@ def _validate(args: argparse.Namespace, report: Report) -> None:
     files fail; the JSON result carries everything status shows."""
     source = _source(args)
     with _connected(args, report, lock=False) as (session, vt):
-        runner = Runner(session, source, vt)
-        state = runner.state()
-        report.from_version = report.to_version = state.version
-        report.dirty = state.dirty
-        report.target_version = source.latest
-        report.no_change = True
-        running = _observe(session, vt, runner, state, report)
+        runner, state, running = _look(session, vt, source, report)
         if state.dirty:
             if running:
                 raise DirtyDatabase(f"the database is dirty at version {show(state.version)}: "
