@@ -5,6 +5,11 @@ same ones ``migrate up --verify`` runs, each in a rolled-back transaction) and g
 by the ``mismatch:`` numbers they carry: an item is open when any of its checks fails.
 Works on any database, migrated or not. Exit 0 when the audit ran, whatever it found;
 with ``--fail-on-open`` exit 3 when an item is open.
+
+The catalog alone cannot tell a database at 26 from one where an interrupted up already
+moved rows into ``schemaflow_archive`` (orphans archived before the foreign keys exist):
+``matches`` also reads what the archive holds, so it names a version only when schema and
+data are both at it. That is the version ``migrate force`` may declare.
 """
 
 from __future__ import annotations
@@ -47,6 +52,13 @@ MISMATCHES: dict[int, tuple[str, str]] = {
     22: ("tables with updated_at", "BEFORE UPDATE triggers keep updated_at"),
     23: ("campaigns, campaign_jobs", "status values in the allowed sets"),
 }
+
+
+# What 000027 keeps in schemaflow_archive between runs. Up fills the first group and down
+# empties it (rows moved out, values rewritten: down puts them back); down fills the second
+# and up empties it (data written after up into what up created: up puts it back).
+HELD_FOR_26 = ("m000027_rows", "m000027_status", "m000027_backfill")
+HELD_FOR_27 = ("m000027_new_data", "m000027_new_rows")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -94,6 +106,58 @@ def audit_database(url: str, verify_file: Path | None = None, *,
         if explain:
             items[-1]["explain"] = explained[number]
     return items
+
+
+def archive_holdings(url: str) -> dict[str, int]:
+    """Rows in each schemaflow_archive table of HELD_FOR_26 + HELD_FOR_27 that exists."""
+    from psycopg import sql
+
+    from schemaflow.engine import db
+
+    session = db.connect(url)
+    try:
+        held = {}
+        for table in HELD_FOR_26 + HELD_FOR_27:
+            exists = session.conn.execute("SELECT to_regclass(%s) IS NOT NULL",
+                                          (f"schemaflow_archive.{table}",)).fetchone()
+            if exists and exists[0]:
+                count = session.conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
+                    sql.Identifier("schemaflow_archive", table))).fetchone()
+                held[table] = int(count[0]) if count else 0
+        return held
+    finally:
+        session.conn.close()
+
+
+def matched_version(items: list[dict[str, Any]], held: dict[str, int]) -> int | None:
+    """26 or 27 when schema and data are both wholly at that version, else None."""
+    open_count = sum(1 for i in items if i["open"])
+    if open_count == len(items) and not any(held.get(t) for t in HELD_FOR_26):
+        return 26
+    if open_count == 0 and not any(held.get(t) for t in HELD_FOR_27):
+        return 27
+    return None
+
+
+def describe_match(items: list[dict[str, Any]], held: dict[str, int]) -> list[str]:
+    """The closing lines of the text report: which version force may declare, or why none
+    (wrapped at 100 columns)."""
+    version = matched_version(items, held)
+    if version is not None:
+        return [f"as 000027 sees it: version {version} "
+                f"({'all' if version == 26 else 'none'} open, nothing waiting in schemaflow_archive)"]
+    open_count = sum(1 for i in items if i["open"])
+    # all open (or none) and still no version: the archive holds what a run moved out
+    tables = HELD_FOR_26 if open_count == len(items) else HELD_FOR_27 if open_count == 0 else ()
+    waiting = ", ".join(f"{t} {n}" for t, n in held.items() if n and t in tables)
+    if waiting:
+        text = (f"no version: rows wait in schemaflow_archive to be put back ({waiting}); "
+                "finish the interrupted run (`schemaflow migrate status` names it) rather "
+                "than forcing a version")
+    else:
+        text = (f"neither version 26 nor 27 in full ({open_count} of {len(items)} open): "
+                "`schemaflow audit --explain` says what up will do")
+    return textwrap.wrap(text, 100, subsequent_indent="  ")
 
 
 def _explain(url: str) -> dict[int, dict[str, Any]]:
@@ -149,15 +213,19 @@ def run(args: argparse.Namespace) -> int:
     items = audit_database(url, verify_file, statement_timeout=args.statement_timeout,
                            explain=args.explain)
     open_items = [i for i in items if i["open"]]
+    held = archive_holdings(url)
     try:
         if args.output == "json":
             print(json.dumps({"total": len(items), "open": len(open_items),
                               "openNumbers": [i["number"] for i in open_items],
+                              "archive": held, "matches": matched_version(items, held),
                               "mismatches": items}))
         else:
             for line in render_table(items):
                 print(db.redact(line, url).rstrip())
             print(f"{len(open_items)} of {len(items)} mismatches open")
+            for line in describe_match(items, held):
+                print(line)
         sys.stdout.flush()
     except BrokenPipeError:
         # the reader stopped reading (`audit | head -3`): no traceback, and no second

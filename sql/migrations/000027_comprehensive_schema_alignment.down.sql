@@ -503,16 +503,43 @@ END
 $$;
 
 -- schemaflow:step no-transaction
+-- The old CHECKs validated again. A value only the widened CHECK allowed (written since up:
+-- a derived DNS business_status, or new code's) is moved to m000027_new_data and the column
+-- set to NULL, in committed batches, before VALIDATE: the next up widens the CHECK again
+-- and then puts the value back. Writes are checked by the NOT VALID CHECK meanwhile.
 DO $$
 DECLARE
     r record;
+    n bigint;
 BEGIN
-    FOR r IN SELECT split_part(p.name, '.', 1) AS tbl, split_part(p.name, '.', 2) AS con
+    FOR r IN SELECT split_part(p.name, '.', 1) AS tbl, split_part(p.name, '.', 2) AS con,
+                    pg_get_expr(c.conbin, c.conrelid) AS expr, a.attname AS col,
+                    (SELECT pa.attname FROM pg_index i
+                     JOIN pg_attribute pa ON pa.attrelid = i.indrelid AND pa.attnum = i.indkey[0]
+                     WHERE i.indrelid = c.conrelid AND i.indisprimary AND i.indnatts = 1
+                       AND pa.atttypid = 'uuid'::regtype) AS pk
              FROM schemaflow_archive.m000027_prior p
              JOIN pg_constraint c ON c.conrelid = to_regclass('public.' || quote_ident(split_part(p.name, '.', 1)))
                                  AND c.conname = split_part(p.name, '.', 2)
+             LEFT JOIN pg_attribute a ON a.attrelid = c.conrelid AND cardinality(c.conkey) = 1
+                                     AND a.attnum = c.conkey[1] AND NOT a.attnotnull
              WHERE p.kind = 'check' AND p.validated AND NOT c.convalidated ORDER BY p.name
     LOOP
+        IF r.col IS NOT NULL AND r.pk IS NOT NULL THEN
+            LOOP
+                EXECUTE format(
+                    'WITH b AS (SELECT %1$I AS pk, %2$I AS v FROM public.%3$I WHERE (%4$s) IS FALSE LIMIT %5$s), '
+                    'kept AS (INSERT INTO schemaflow_archive.m000027_new_data AS d (tbl, pk, vals) '
+                    '         SELECT %3$L, b.pk, jsonb_build_object(%2$L, b.v) FROM b '
+                    '         ON CONFLICT (tbl, pk) DO UPDATE SET vals = d.vals || excluded.vals) '
+                    'UPDATE public.%3$I t SET %2$I = NULL FROM b WHERE t.%1$I = b.pk',
+                    r.pk, r.col, r.tbl, r.expr,
+                    coalesce(nullif(current_setting('schemaflow.batch_size', true), '')::int, 5000));
+                GET DIAGNOSTICS n = ROW_COUNT;
+                COMMIT;
+                EXIT WHEN n = 0;
+            END LOOP;
+        END IF;
         EXECUTE format('ALTER TABLE public.%I VALIDATE CONSTRAINT %I', r.tbl, r.con);
     END LOOP;
 END

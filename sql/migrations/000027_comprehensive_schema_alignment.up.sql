@@ -899,18 +899,6 @@ DELETE FROM schemaflow_archive.m000027_new_data d USING b WHERE d.tbl = b.tbl AN
 -- schemaflow:step batch
 WITH b AS (
     SELECT d.tbl, d.pk, d.vals FROM schemaflow_archive.m000027_new_data d
-    WHERE d.tbl = 'dns_validation_results'
-    ORDER BY d.pk LIMIT current_setting('schemaflow.batch_size', true)::int
-), restored AS (
-    UPDATE dns_validation_results t
-    SET business_status = CASE WHEN b.vals ? 'business_status' THEN b.vals ->> 'business_status' ELSE t.business_status END
-    FROM b WHERE t.id = b.pk
-)
-DELETE FROM schemaflow_archive.m000027_new_data d USING b WHERE d.tbl = b.tbl AND d.pk = b.pk;
-
--- schemaflow:step batch
-WITH b AS (
-    SELECT d.tbl, d.pk, d.vals FROM schemaflow_archive.m000027_new_data d
     WHERE d.tbl = 'http_keyword_results'
     ORDER BY d.pk LIMIT current_setting('schemaflow.batch_size', true)::int
 ), restored AS (
@@ -1072,6 +1060,20 @@ BEGIN
     END IF;
 END
 $do$;
+
+-- schemaflow:step batch
+-- 11c. DNS business_status values a previous down archived, put back once the CHECK allows
+--     them again (step 11) and before the backfill, which fills only what is still NULL
+WITH b AS (
+    SELECT d.tbl, d.pk, d.vals FROM schemaflow_archive.m000027_new_data d
+    WHERE d.tbl = 'dns_validation_results'
+    ORDER BY d.pk LIMIT current_setting('schemaflow.batch_size', true)::int
+), restored AS (
+    UPDATE dns_validation_results t
+    SET business_status = CASE WHEN b.vals ? 'business_status' THEN b.vals ->> 'business_status' ELSE t.business_status END
+    FROM b WHERE t.id = b.pk
+)
+DELETE FROM schemaflow_archive.m000027_new_data d USING b WHERE d.tbl = b.tbl AND d.pk = b.pk;
 
 -- schemaflow:step batch
 -- 12. (mismatch 9) business_status of DNS results derived from validation_status

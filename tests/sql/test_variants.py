@@ -138,3 +138,28 @@ def test_demo_loads_a_variant_by_name() -> None:
     bad = subprocess.run([sys.executable, "-m", "schemaflow", "demo", "--variant", "nope"],
                          capture_output=True, text=True)
     assert bad.returncode == EXIT_USAGE and "production-like" in bad.stderr
+
+
+def test_down_keeps_values_only_the_widened_check_allows(db18, tmp_path: Path) -> None:
+    """After up, the application writes DNS results the old CHECK refuses: one whose
+    business_status the trigger derives ('unresolved' -> invalid_dns) and one that sets
+    'error_dns' itself. Down validates the old CHECK again without losing them: the values
+    wait in schemaflow_archive with the column NULL, and the next up puts them back."""
+    load(db18, SCALE, "production-like")
+    q = db18.query
+    mdir = migrations_dir(tmp_path)
+    ok(cli(db18, "up", mdir=mdir, batch_size=100))
+    campaign = q("SELECT dns_campaign_id FROM dns_validation_results LIMIT 1")[0][0]
+    derived, explicit = q(
+        "INSERT INTO dns_validation_results (dns_campaign_id, domain_name, validation_status, business_status) "
+        "VALUES (%s, 'derived.example', 'unresolved', NULL), (%s, 'explicit.example', 'pending', 'pending_dns') "
+        "RETURNING id", (campaign, campaign))
+    status = "SELECT business_status FROM dns_validation_results WHERE id = %s"
+    assert q(status, derived) == [("invalid_dns",)] and q(status, explicit) == [("pending_dns",)]
+    ok(cli(db18, "down", mdir=mdir, batch_size=100))
+    assert version(db18) == (26, False)
+    assert q("SELECT convalidated FROM pg_constraint WHERE conname = 'chk_dns_business_status_valid'") == [(True,)]
+    assert q(status, derived) == [(None,)] and q(status, explicit) == [(None,)]
+    ok(cli(db18, "up", "--verify", mdir=mdir, batch_size=100))
+    assert q(status, derived) == [("invalid_dns",)] and q(status, explicit) == [("pending_dns",)]
+    assert q("SELECT count(*) FROM schemaflow_archive.m000027_new_data") == [(0,)]

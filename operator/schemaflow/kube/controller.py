@@ -171,9 +171,11 @@ class Reconciler:
         return status.get("lastRun") != self.status.get("lastRun") or \
             status.get("retry") != self.status.get("retry")
 
+    def _condition(self, kind: str) -> Mapping[str, Any]:
+        return next((c for c in self.status.get("conditions") or [] if c.get("type") == kind), {})
+
     def _invalid(self, message: str) -> Decision | None:
-        ready: Mapping[str, Any] = next(
-            (c for c in self.status.get("conditions") or [] if c.get("type") == "Ready"), {})
+        ready = self._condition("Ready")
         if (self.status.get("observedGeneration") == self.generation
                 and ready.get("reason") == "InvalidSpec" and ready.get("message") == message):
             return None
@@ -185,8 +187,7 @@ class Reconciler:
                                                                Phase.PENDING, "InvalidSpec"))
 
     def _suspended(self) -> Decision | None:
-        progressing: Mapping[str, Any] = next(
-            (c for c in self.status.get("conditions") or [] if c.get("type") == "Progressing"), {})
+        progressing = self._condition("Progressing")
         if progressing.get("reason") == "Suspended" and \
                 self.status.get("observedGeneration") == self.generation:
             return None
@@ -294,8 +295,9 @@ class Reconciler:
                 return self._failed(job, run_gen, reason, phase,
                                     f"{problem} (gave up after {int(elapsed)}s; Job deleted). "
                                     "Fix the cause, then change the spec to retry")
-            if self.status.get("podProblemSince"):
-                return None
+            if self.status.get("podProblemSince") and self._condition("Ready").get("reason") == reason:
+                return None  # already reported; a new reason (ErrImagePull, then
+                # ImagePullBackOff, as the kubelet alternates them) is reported again
             phase = Phase.PENDING if direction == "up" else Phase.ROLLING_BACK
             outcome = Outcome(phase, reason, problem, warning=True,
                               conditions=running_conditions(phase, problem)
