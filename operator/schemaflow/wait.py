@@ -215,7 +215,7 @@ def _default_namespace(args: argparse.Namespace) -> str:
             ns = (active or {}).get("context", {}).get("namespace")
             if ns:
                 return str(ns)
-        except Exception:  # no kubeconfig: fall through to the default
+        except (kconfig.ConfigException, OSError):  # no kubeconfig: the default
             pass
     return "default"
 
@@ -243,6 +243,10 @@ def _api_client(args: argparse.Namespace) -> Any:
 def _wait_resource(args: argparse.Namespace) -> dict[str, Any]:
     from kubernetes import client, watch
     from kubernetes.client.rest import ApiException
+    from urllib3.exceptions import HTTPError
+
+    # what a flaky API server or network raises; anything else is a bug and is not retried
+    TRANSIENT = (HTTPError, OSError)  # noqa: N806
 
     name: str = args.resource
     namespace = _default_namespace(args)
@@ -282,7 +286,7 @@ def _wait_resource(args: argparse.Namespace) -> dict[str, Any]:
                          "schemamigrations in this namespace") from exc
             if exc.status != 404:
                 api_error = f"HTTP {exc.status} {exc.reason}"
-        except Exception as exc:  # connection refused, timeouts: transient, retry
+        except TRANSIENT as exc:  # connection refused, timeouts: retry
             api_error = type(exc).__name__
         if api_error is not None:
             _progress(args, last, f"Kubernetes API error ({api_error}); retrying")
@@ -320,7 +324,7 @@ def _wait_resource(args: argparse.Namespace) -> dict[str, Any]:
                     break
         except (MigrationFailed, MigrationRolledBack):
             raise
-        except Exception as exc:  # expired resourceVersion (410), read timeout, reset
+        except (ApiException, *TRANSIENT) as exc:  # expired resourceVersion (410), reset
             _progress(args, last, f"watch ended ({type(exc).__name__}); re-reading")
             time.sleep(max(0.0, min(args.interval, remaining())))
         finally:
