@@ -21,6 +21,11 @@ def register(registry: kopf.OperatorRegistry, ctx: controller.OperatorContext, *
     kopf.on.login(registry=registry)(login)
 
     async def step(body: kopf.Body, patch: kopf.Patch) -> None:
+        if objects.FINALIZER not in (body.metadata.get("finalizers") or []):
+            # kopf adds it in this cycle, and that change calls us again. A Job started
+            # before it could outlive a resource deleted at once (no cleanup handler runs).
+            return
+
         def emit(warning: bool, reason: str, message: str) -> None:
             (kopf.warn if warning else kopf.info)(body, reason=reason, message=message)
 

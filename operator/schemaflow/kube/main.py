@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from schemaflow.kube.objects import GROUP
+from schemaflow.kube.objects import FINALIZER, GROUP
 
 if TYPE_CHECKING:
     import kopf
@@ -131,7 +131,7 @@ def build_settings(options: OperatorOptions) -> kopf.OperatorSettings:
     import kopf
 
     settings = kopf.OperatorSettings()
-    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = _diffbase_storage()
     settings.peering.standalone = options.peering is None

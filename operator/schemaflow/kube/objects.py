@@ -14,6 +14,7 @@ from schemaflow.kube.spec import MigrationSpec, render_checks
 
 API_VERSION = f"{GROUP}/{VERSION}"
 MANAGED_BY = "app.kubernetes.io/managed-by"
+FINALIZER = f"{GROUP}/finalizer"  # kopf's (main.build_settings): cleanup runs before deletion
 MIGRATION_LABEL = f"{GROUP}/migration"
 DIRECTION_LABEL = f"{GROUP}/direction"
 GENERATION_LABEL = f"{GROUP}/generation"
