@@ -24,11 +24,12 @@ from schemaflow.dburl import read_database_url
 from schemaflow.engine import db
 from schemaflow.engine.advisory import acquire, describe, holders, migration_lock_keys, release
 from schemaflow.engine.batching import FIRST_SIZE
+from schemaflow.engine.options import MigrateOptions
 from schemaflow.engine.plan import dry_run
 from schemaflow.engine.preflight import MODES, PreflightOptions, enforce, run_preflight
 from schemaflow.engine.report import Report, render_text, write_report
 from schemaflow.engine.runner import Runner, show
-from schemaflow.engine.sources import MigrationFile, Source, default_sql_dir, load_source
+from schemaflow.engine.sources import Migration, MigrationFile, Source, load_source
 from schemaflow.engine.verify import (
     Check,
     checks_for_version,
@@ -170,35 +171,36 @@ OWN_MODULES: dict[str, tuple[str, str]] = {
 
 
 def run(args: argparse.Namespace) -> int:
-    report = Report(command=args.action)
+    opts = MigrateOptions.from_args(args)
+    report = Report(command=opts.action)
     try:
-        ACTIONS[args.action](args, report)
+        ACTIONS[opts.action](opts, report)
     except SchemaflowError as exc:
-        _finish(args, report.as_dict(exc), exc)
+        _finish(opts, report.as_dict(exc), exc)
         raise
     except db.Error as exc:  # connection lost mid-run and the like
         locked = db.sqlstate(exc) in db.RETRYABLE
-        err = ApplyFailed(f"database error: {db.redact(str(exc).strip(), _url_or_none(args))}",
+        err = ApplyFailed(f"database error: {db.redact(str(exc).strip(), _url_or_none(opts))}",
                           hint="another session holds a lock this query needs; find it in "
                           "pg_stat_activity / pg_locks, then re-run" if locked else
                           "the connection failed mid-run; check `schemaflow migrate status`")
-        _finish(args, report.as_dict(err), err)
+        _finish(opts, report.as_dict(err), err)
         raise err from None
-    _finish(args, report.as_dict(), None)
+    _finish(opts, report.as_dict(), None)
     return 0
 
 
-def _finish(args: argparse.Namespace, doc: dict[str, Any], exc: SchemaflowError | None) -> None:
-    if args.report:
+def _finish(opts: MigrateOptions, doc: dict[str, Any], exc: SchemaflowError | None) -> None:
+    if opts.report:
         try:
-            write_report(args.report, doc)
+            write_report(opts.report, doc)
         except OSError as err:  # the result still reaches stdout and the exit code
-            print(f"schemaflow: cannot write --report {args.report}: {err.strerror}",
+            print(f"schemaflow: cannot write --report {opts.report}: {err.strerror}",
                   file=sys.stderr)
     if exc is not None:
         exc.report = doc  # cli.main prints it (json) or the message (text)
         return
-    if args.output == "json":
+    if opts.output == "json":
         print(json.dumps(doc, default=str))
     else:
         print(render_text(doc))
@@ -232,28 +234,18 @@ def _text_details(doc: dict[str, Any]) -> list[str]:
 
 
 # -- plumbing ----------------------------------------------------------------------------
-def database_url(args: argparse.Namespace) -> str:
-    return read_database_url(args.database_url_file)
-
-
-def _url_or_none(args: argparse.Namespace) -> str | None:
+def _url_or_none(opts: MigrateOptions) -> str | None:
     try:
-        return database_url(args)
+        return read_database_url(opts.connect.database_url_file)
     except UsageError:
         return None
 
 
-def _sql_dirs(args: argparse.Namespace) -> tuple[Path, Path]:
-    migrations = args.dir or default_sql_dir() / "migrations"
-    verify = args.verify_dir or migrations.parent / "verify"
-    return migrations, verify
-
-
-def _source(args: argparse.Namespace) -> Source:
-    source = load_source(_sql_dirs(args)[0])
-    target = getattr(args, "target", None)
+def _source(opts: MigrateOptions) -> Source:
+    source = load_source(opts.migrations_dir)
+    target = opts.target
     # a nonexistent target is a usage error, found before connecting
-    if target is not None and args.action == "down":
+    if target is not None and opts.action == "down":
         source.check_down_target(target)
     elif target is not None:
         source.get(target)
@@ -261,25 +253,26 @@ def _source(args: argparse.Namespace) -> Source:
 
 
 @contextmanager
-def _connected(args: argparse.Namespace, report: Report, *, lock: bool,
+def _connected(opts: MigrateOptions, report: Report, *, lock: bool,
                create: bool = True) -> Iterator[tuple[db.Session, VersionTable]]:
     """A session with the version table resolved; with ``lock``, golang-migrate's advisory
     lock held and (unless not ``create``: plan changes nothing) the tables created. Lock
     statistics land in the report either way."""
-    settings = db.Settings(lock_timeout=args.lock_timeout, statement_timeout=args.statement_timeout,
-                           lock_retries=args.lock_retries)
-    session = db.connect(database_url(args), settings)
+    conn = opts.connect
+    settings = db.Settings(lock_timeout=conn.lock_timeout, statement_timeout=conn.statement_timeout,
+                           lock_retries=conn.lock_retries)
+    session = db.connect(read_database_url(conn.database_url_file), settings)
     advisory_wait = 0.0
     try:
-        vt = VersionTable(resolve_schema(session.conn, args.schema), args.table)
+        vt = VersionTable(resolve_schema(session.conn, conn.schema), conn.table)
         if not lock:
             yield session, vt
             return
         keys = _lock_keys(session, vt)
         try:
-            advisory_wait = acquire(session, keys, args.lock_wait)
+            advisory_wait = acquire(session, keys, conn.lock_wait)
         except LockNotAcquired:
-            advisory_wait = args.lock_wait
+            advisory_wait = conn.lock_wait
             raise
         try:
             if create:  # idempotent: retried like a step when it waits too long for a lock
@@ -324,22 +317,22 @@ def _observe(session: db.Session, vt: VersionTable, runner: Runner, state: State
     return running
 
 
-def _preflight(session: db.Session, args: argparse.Namespace, report: Report, state: State,
+def _preflight(session: db.Session, opts: MigrateOptions, report: Report, state: State,
                files: list[MigrationFile], mode: str, resuming: str | None = None) -> None:
-    options = PreflightOptions(mode=mode, app_patterns=args.app_patterns or ["%"],
-                               max_xact_age=args.max_xact_age, resuming=resuming)
+    options = PreflightOptions(mode=mode, app_patterns=list(opts.apply.app_patterns),
+                               max_xact_age=opts.apply.max_xact_age, resuming=resuming)
     results = run_preflight(session, state, files, options)
     report.preflight = [r.as_dict() for r in results]
     # before anything runs (the text result repeats only those that did not pass)
     for r in results:
-        if args.output == "text" or r.status != "pass":
+        if opts.output == "text" or r.status != "pass":
             session.progress(f"preflight {r.status}: {r.name}: {r.message}")
     enforce(results, mode)
 
 
-def _extra_checks(args: argparse.Namespace) -> list[Check]:
+def _extra_checks(opts: MigrateOptions) -> list[Check]:
     """The checks of ``--extra-checks`` files and of ``$SCHEMAFLOW_EXTRA_CHECKS``."""
-    checks = [c for path in args.extra_checks for c in load_checks(path)]
+    checks = [c for path in opts.extra_checks for c in load_checks(path)]
     # The operator passes a SchemaMigration's spec.verify.extraChecks this way (the Job's
     # container has no shell to write a file), in the verify-file format.
     inline = os.environ.get(EXTRA_CHECKS_ENV, "")
@@ -348,16 +341,16 @@ def _extra_checks(args: argparse.Namespace) -> list[Check]:
     return checks
 
 
-def _verify(session: db.Session, args: argparse.Namespace, report: Report,
+def _verify(session: db.Session, opts: MigrateOptions, report: Report,
             version: int | None, extra: list[Check], vt: VersionTable | None = None) -> None:
-    bundled = checks_for_version(_sql_dirs(args)[1], version) if version is not None else []
+    bundled = checks_for_version(opts.checks_dir, version) if version is not None else []
     checks = bundled + extra
     if not checks:
         session.progress(f"no verification checks for version {show(version)} in "
-                         f"{_sql_dirs(args)[1]}: nothing to verify")
+                         f"{opts.checks_dir}: nothing to verify")
     else:
         session.progress(f"verifying version {show(version)}: {len(checks)} check(s)")
-    results = run_checks(session, checks, statement_timeout=args.statement_timeout or 60.0)
+    results = run_checks(session, checks, statement_timeout=opts.connect.statement_timeout or 60.0)
     report.verification = summarize(results)
     failed = [r.check.name for r in results if not r.passed]
     if vt is not None and version is not None:  # what the deploy gate (wait --database) reads
@@ -371,57 +364,70 @@ def _verify(session: db.Session, args: argparse.Namespace, report: Report,
 
 
 # -- actions -----------------------------------------------------------------------------
-def _up(args: argparse.Namespace, report: Report) -> None:
-    source = _source(args)
-    # read before anything is applied, so a malformed extra check changes nothing
-    extra = _extra_checks(args) if args.verify else []
-    report.direction = "up"
-    report.target_version = args.target if args.target is not None else source.latest
-    with _connected(args, report, lock=True) as (session, vt):
-        runner = Runner(session, source, vt, args.batch_size)
+Select = Callable[[db.Session, VersionTable, Runner, State, Migration | None], list[Migration]]
+
+
+def _migrate(opts: MigrateOptions, report: Report, source: Source, direction: str,
+             select: Select, extra: list[Check] | None = None) -> None:
+    """The one apply sequence of up and down: connect, lock, preflight, apply, then verify
+    (when ``extra`` is given: up --verify). ``select`` picks the migrations to run, given
+    the dirty one to re-run."""
+    down_target = opts.target if direction == "down" else None
+    with _connected(opts, report, lock=True) as (session, vt):
+        runner = Runner(session, source, vt, opts.apply.batch_size, down_target=down_target)
         state = runner.state()
         report.from_version, report.to_version, report.dirty = state.version, state.version, state.dirty
-        rerun = runner.resume_dirty(state, "up")
+        rerun = runner.resume_dirty(state, direction)
+        pending = select(session, vt, runner, state, rerun)
+        files = [m.up if direction == "up" else m.down for m in pending]
+        resuming = (rerun.up if direction == "up" else rerun.down).path.name if rerun else None
+        _preflight(session, opts, report, state, files, opts.apply.preflight, resuming)
+        if pending:
+            report.to_version, report.dirty = runner.run(pending, direction, state), False
+        else:
+            report.no_change = True
+            verb = "apply" if direction == "up" else "roll back"
+            session.progress(f"nothing to {verb}: at version {show(state.version)}")
+        if extra is not None:
+            _verify(session, opts, report, report.to_version, extra, vt)
+
+
+def _up(opts: MigrateOptions, report: Report) -> None:
+    source = _source(opts)
+    # read before anything is applied, so a malformed extra check changes nothing
+    extra = _extra_checks(opts) if opts.verify else None
+    report.direction = "up"
+    report.target_version = opts.target if opts.target is not None else source.latest
+
+    def select(session: db.Session, vt: VersionTable, runner: Runner, state: State,
+               rerun: Migration | None) -> list[Migration]:
         outside = written_outside(session.conn, vt)
         if outside:
             session.progress(f"note: {OUTSIDE}")
-        report.details["drift"] = runner.refuse_drift(state, args.allow_checksum_drift, outside)
-        pending = ([rerun] if rerun else []) + runner.pending_up(state, args.target)
-        _preflight(session, args, report, state, [m.up for m in pending], args.preflight,
-                   rerun.up.path.name if rerun else None)
-        if pending:
-            report.to_version, report.dirty = runner.run(pending, "up", state), False
-        else:
-            report.no_change = True
-            session.progress(f"nothing to apply: at version {show(state.version)}")
-        if args.verify:
-            _verify(session, args, report, report.to_version, extra, vt)
+        report.details["drift"] = runner.refuse_drift(state, opts.allow_checksum_drift, outside)
+        return ([rerun] if rerun else []) + runner.pending_up(state, opts.target)
+
+    _migrate(opts, report, source, "up", select, extra)
 
 
-def _down(args: argparse.Namespace, report: Report) -> None:
-    source = _source(args)
+def _down(opts: MigrateOptions, report: Report) -> None:
+    source = _source(opts)
     report.direction = "down"
-    with _connected(args, report, lock=True) as (session, vt):
-        runner = Runner(session, source, vt, args.batch_size, down_target=args.target)
-        state = runner.state()
-        report.from_version, report.to_version, report.dirty = state.version, state.version, state.dirty
-        rerun = runner.resume_dirty(state, "down")
-        pending = [rerun] if rerun else runner.pending_down(state, args.target, args.steps)
-        report.target_version = (args.target if args.target is not None else
+
+    def select(session: db.Session, vt: VersionTable, runner: Runner, state: State,
+               rerun: Migration | None) -> list[Migration]:
+        pending = [rerun] if rerun else runner.pending_down(state, opts.target, opts.steps)
+        report.target_version = (opts.target if opts.target is not None else
                                  runner.version_before(pending[-1].version) if pending
                                  else state.version)
-        _preflight(session, args, report, state, [m.down for m in pending], args.preflight,
-                   rerun.down.path.name if rerun else None)
-        if pending:
-            report.to_version, report.dirty = runner.run(pending, "down", state), False
-        else:
-            report.no_change = True
-            session.progress(f"nothing to roll back: at version {show(state.version)}")
+        return pending
+
+    _migrate(opts, report, source, "down", select)
 
 
-def _status(args: argparse.Namespace, report: Report) -> None:
-    source = _source(args)
-    with _connected(args, report, lock=False) as (session, vt):
+def _status(opts: MigrateOptions, report: Report) -> None:
+    source = _source(opts)
+    with _connected(opts, report, lock=False) as (session, vt):
         _look(session, vt, source, report)
 
 
@@ -436,11 +442,11 @@ def _look(session: Any, vt: Any, source: Any, report: Report) -> tuple[Any, Any,
     return runner, state, _observe(session, vt, runner, state, report)
 
 
-def _validate(args: argparse.Namespace, report: Report) -> None:
+def _validate(opts: MigrateOptions, report: Report) -> None:
     """status as a gate (Flyway's validate): dirty, drift, and with --no-pending pending
     files fail; the JSON result carries everything status shows."""
-    source = _source(args)
-    with _connected(args, report, lock=False) as (session, vt):
+    source = _source(opts)
+    with _connected(opts, report, lock=False) as (session, vt):
         runner, state, running = _look(session, vt, source, report)
         if state.dirty:
             if running:
@@ -459,60 +465,62 @@ def _validate(args: argparse.Namespace, report: Report) -> None:
                 f"{'; ' + OUTSIDE if report.details.get('outside') else ''}",
                 hint="restore the files as applied (a change belongs in a new migration)")
         pending = report.details["pending"]
-        if pending and args.no_pending:
+        if pending and opts.no_pending:
             raise PendingMigrations(f"{len(pending)} migration(s) not applied: "
                                     f"{', '.join(map(str, pending))}",
                                     hint="run `schemaflow migrate up`")
 
 
-def _verify_cmd(args: argparse.Namespace, report: Report) -> None:
-    with _connected(args, report, lock=False) as (session, vt):
+def _verify_cmd(opts: MigrateOptions, report: Report) -> None:
+    with _connected(opts, report, lock=False) as (session, vt):
         state = read_state(session.conn, vt)
         report.from_version = report.to_version = state.version
         report.dirty = state.dirty
         report.no_change = True
-        if state.version is None and not args.extra_checks \
+        if state.version is None and not opts.extra_checks \
                 and not os.environ.get(EXTRA_CHECKS_ENV, "").strip():
             raise UsageError("the database has no migration applied: nothing to verify")
-        _verify(session, args, report, state.version, _extra_checks(args), vt)
+        _verify(session, opts, report, state.version, _extra_checks(opts), vt)
 
 
-def _plan(args: argparse.Namespace, report: Report) -> None:
-    source = _source(args)
+def _plan(opts: MigrateOptions, report: Report) -> None:
+    source = _source(opts)
     report.direction = "up"
-    report.target_version = args.target if args.target is not None else source.latest
-    with _connected(args, report, lock=True, create=False) as (session, vt):
-        runner = Runner(session, source, vt, args.batch_size)
+    report.target_version = opts.target if opts.target is not None else source.latest
+    with _connected(opts, report, lock=True, create=False) as (session, vt):
+        runner = Runner(session, source, vt, opts.apply.batch_size)
         state = runner.state()
         report.from_version = report.to_version = state.version
         report.dirty = state.dirty
-        pending = runner.pending_up(state, args.target)
+        pending = runner.pending_up(state, opts.target)
         report.details["drift"] = runner.drift(state)
-        _preflight(session, args, report, state, [m.up for m in pending],
-                   "off" if args.preflight == "off" else "warn")
+        _preflight(session, opts, report, state, [m.up for m in pending],
+                   "off" if opts.apply.preflight == "off" else "warn")
         report.no_change = True
         ignore = {f"{vt.schema}.{vt.table}", f"{vt.schema}.{vt.history_name}"}
-        plan = dry_run(session, pending, args.batch_size or FIRST_SIZE, ignore)
+        plan = dry_run(session, pending, opts.apply.batch_size or FIRST_SIZE, ignore)
         report.details["plan"] = plan.as_dict()
 
 
-def _force(args: argparse.Namespace, report: Report) -> None:
-    source = load_source(_sql_dirs(args)[0])
+def _force(opts: MigrateOptions, report: Report) -> None:
+    source = load_source(opts.migrations_dir)
+    forced = opts.force_version
+    assert forced is not None  # force's positional argument
     # Like golang-migrate, force records any version; a version above the bundle's lowest
     # that is not bundled is refused as a likely typo (the base a bundle starts from, such
     # as DomainFlow's 26, is below it and allowed).
-    if args.version != -1 and args.version not in source.versions \
-            and args.version > min(source.versions, default=args.version):
-        source.get(args.version)
-    version = None if args.version == -1 else args.version
+    if forced != -1 and forced not in source.versions \
+            and forced > min(source.versions, default=forced):
+        source.get(forced)
+    version = None if forced == -1 else forced
     report.direction = "force"
     report.target_version = version
-    with _connected(args, report, lock=True) as (session, vt):
+    with _connected(opts, report, lock=True) as (session, vt):
         state = read_state(session.conn, vt)
         report.from_version = state.version
         with session.conn.transaction():
             write_state(session.conn, vt, version, False)
-            record_history(session.conn, vt, args.version, "force", None, datetime.now(UTC),
+            record_history(session.conn, vt, forced, "force", None, datetime.now(UTC),
                            state.version, "succeeded", f"forced from {show(state.version)}"
                            f"{' (dirty)' if state.dirty else ''}")
         report.to_version, report.dirty = version, False
@@ -520,7 +528,7 @@ def _force(args: argparse.Namespace, report: Report) -> None:
                          f"{', dirty' if state.dirty else ''})")
 
 
-ACTIONS: dict[str, Callable[[argparse.Namespace, Report], None]] = {
+ACTIONS: dict[str, Callable[[MigrateOptions, Report], None]] = {
     "up": _up, "down": _down, "status": _status, "verify": _verify_cmd, "plan": _plan,
     "force": _force, "validate": _validate,
 }
