@@ -3,7 +3,7 @@
 - ``schemaflow``: the real CLI, ``schemaflow migrate up --verify`` on the bundled
   ``sql/migrations`` (online-safe: batched backfills, concurrent indexes, NOT VALID
   foreign keys validated separately, lock_timeout with retries). Lock wait comes from the
-  CLI's JSON report (``lockWaitSeconds``).
+  CLI's JSON report (``lockTimeLostSeconds``).
 - ``naive``: ``bench/reference/000027_naive.up.sql`` applied with the server's own
   ``psql -1 -f`` (the seed's option 2): one transaction, backfills by one UPDATE each,
   indexes without CONCURRENTLY, foreign keys validated at once. psql has no notion of lock
@@ -113,9 +113,9 @@ def _schemaflow(name: str, argv: list[str], url: str, workdir: Path,
         except (ValueError, IndexError):
             report = None
     run.report = report
-    if report and report.get("lockWaitSeconds") is not None:
-        run.lock_wait = float(report["lockWaitSeconds"])
-        run.lock_wait_source = "schemaflow report lockWaitSeconds"
+    if report and report.get("lockTimeLostSeconds") is not None:
+        run.lock_wait = float(report["lockTimeLostSeconds"])
+        run.lock_wait_source = "schemaflow report lockTimeLostSeconds"
     run.statements = [{"where": f"{m.group('file')}:{m.group('line')}",
                        "batches": int(m.group("batches")), "seconds": float(m.group("secs"))}
                       for m in map(_DONE.match, proc.stderr.splitlines()) if m]

@@ -45,7 +45,6 @@ from schemaflow.errors import (
     WaitTimeout,
 )
 
-VERSION_TABLE = "schema_migrations"
 SA_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 # Every Kubernetes API call `wait --resource` makes, as (verb, group, resource). The
@@ -343,7 +342,7 @@ def _wait_resource(args: argparse.Namespace) -> dict[str, Any]:
 def describe_version_state(row: tuple[int, bool] | None, want: int, exact: bool) -> tuple[bool, str]:
     """Pure: is the version table at the version the application needs, and why not."""
     if row is None:
-        return False, f"{VERSION_TABLE} is empty (no migration applied yet); want {want}"
+        return False, f"the version table is empty (no migration applied yet); want {want}"
     version, dirty = int(row[0]), bool(row[1])
     if dirty:
         return False, (f"database is dirty at version {version} (a migration is running or "
@@ -373,31 +372,27 @@ def describe_verification(record: tuple[str, int, str, str | None] | None | str,
                    "they passed)")
 
 
-def _read_version(url: str, timeout: float
+def _read_version(url_file: Path | None, timeout: float
                   ) -> tuple[int, bool, tuple[str, int, str, str | None] | None | str] | None | str:
-    """One look at the version table: its row and the history's newest record of a
-    version change or verification (NO_HISTORY without a history table), None when empty,
-    or a string saying why there is nothing to read. Goes through ``engine.db`` (the one
-    module using psycopg)."""
-    from schemaflow.engine import db as dbmod
-    from schemaflow.engine.versions import HISTORY_TABLE, last_record
+    """One look at the version table, through the engine's session (the same URL, schema
+    and table resolution as ``migrate``): its version and dirty flag and the history's
+    newest record of a version change or verification (NO_HISTORY without one), None when
+    no version is recorded, or a string saying why there is nothing to read."""
+    from schemaflow.engine.migrate import connected
+    from schemaflow.engine.options import ConnectOptions
+    from schemaflow.engine.versions import last_record, read_state, version_table_exists
 
-    session = dbmod.connect(url, connect_timeout=max(1, int(timeout)))
-    try:
-        conn = session.conn
-        row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (VERSION_TABLE,)).fetchone()
-        if not row or not row[0]:
-            return f"{VERSION_TABLE} does not exist yet"
-        row = conn.execute(f"SELECT version, dirty FROM {VERSION_TABLE} LIMIT 1").fetchone()  # noqa: S608
-        if row is None:
+    with connected(ConnectOptions(database_url_file=url_file),
+                   connect_timeout=max(1, int(timeout))) as (session, vt):
+        if not version_table_exists(session.conn, vt):
+            return f"{vt.table} does not exist yet"
+        state = read_state(session.conn, vt)
+        if state.version is None:
             return None
-        found = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (HISTORY_TABLE,)).fetchone()
-        record = last_record(conn, HISTORY_TABLE) if found and found[0] else None
+        record = last_record(session.conn, vt)
         # no row that changed or verified a version (a history table a no-op created):
         # schemaflow never migrated this database, so the version table alone decides
-        return int(row[0]), bool(row[1]), NO_HISTORY if record is None else record
-    finally:
-        session.conn.close()
+        return state.version, state.dirty, NO_HISTORY if record is None else record
 
 
 def _wait_database(args: argparse.Namespace) -> dict[str, Any]:
@@ -410,7 +405,7 @@ def _wait_database(args: argparse.Namespace) -> dict[str, Any]:
     state = "not checked yet"
     while True:
         try:
-            got = _read_version(url, timeout=min(10.0, max(1.0, deadline - time.monotonic())))
+            got = _read_version(args.database_url_file, timeout=min(10.0, max(1.0, deadline - time.monotonic())))
             if isinstance(got, str):
                 ok, state = False, f"{got}; want {want}"
             else:

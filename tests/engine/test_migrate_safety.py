@@ -42,7 +42,7 @@ def test_advisory_lock_held_exits_4_naming_holder(db18: Database, basic_dir: Pat
     assert r.rc == 4, r.err
     assert waited >= 1.0
     doc = r.json()
-    assert doc["result"] == "LockNotAcquired" and doc["lockWaitSeconds"] == 1.0
+    assert doc["result"] == "LockNotAcquired" and doc["lockTimeLostSeconds"] == 1.0
     assert f"pid {pid}" in doc["error"]["message"] and "golang-migrate" in doc["error"]["message"]
     assert db18.query("SELECT to_regclass('items')") == [(None,)]
 
@@ -81,7 +81,7 @@ def test_lock_timeout_retries_without_blocking_writers(db18: Database, tmp_path:
         blocker.close()
     assert r.rc == 0, r.err
     doc = r.json()
-    assert doc["toVersion"] == 2 and doc["lockRetries"] >= 1 and doc["lockWaitSeconds"] > 1
+    assert doc["toVersion"] == 2 and doc["lockRetries"] >= 1 and doc["lockTimeLostSeconds"] > 1
     assert "lock_timeout on 2_col.up.sql" in r.err
     assert len(latencies) > 20
     assert max(latencies) < 1.0, f"writer blocked {max(latencies):.2f}s (lock_timeout 0.5s)"
@@ -219,5 +219,5 @@ def test_statement_timeout_and_exhausted_lock_retries(db18: Database, tmp_path: 
     assert r.rc == 2
     doc = r.json()
     assert "could not take its locks within lock_timeout (0.2s) in 2 attempts" in doc["error"]["message"]
-    assert doc["lockRetries"] == 1 and doc["lockWaitSeconds"] >= 0.4
+    assert doc["lockRetries"] == 1 and doc["lockTimeLostSeconds"] >= 0.4
     assert db18.query("SELECT version, dirty FROM schema_migrations") == [(1, False)]

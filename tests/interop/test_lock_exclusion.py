@@ -25,7 +25,7 @@ def test_golang_migrate_running_schemaflow_waits(tools: Tools, gate: Gate, form:
     up = tools.sf("up", "--lock-wait", "2s", "--preflight", "warn", "--output", "json")
     assert up.rc == 4, up.err
     doc = json.loads(up.out)
-    assert doc["result"] == "LockNotAcquired" and doc["lockWaitSeconds"] == 2.0
+    assert doc["result"] == "LockNotAcquired" and doc["lockTimeLostSeconds"] == 2.0
     assert f"pid {pid} (application '{gm.app}'" in doc["error"]["message"]
 
     status = tools.sf("status", "--output", "json")

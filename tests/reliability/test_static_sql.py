@@ -42,12 +42,7 @@ SQL_LOWER = re.compile(
 
 # (path relative to operator/schemaflow, substring of the offending source line) -> reason.
 # Keep this short; every entry must say why the formatted text cannot carry user input.
-ALLOWED: dict[tuple[str, str], str] = {
-    ("wait.py", 'f"SELECT version, dirty FROM {VERSION_TABLE} LIMIT 1"'): (
-        "VERSION_TABLE is the module constant 'schema_migrations', not configurable; "
-        "(sql.Identifier would still be the better habit)"
-    ),
-}
+ALLOWED: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,7 @@ class Stats:
     """What the report says about lock contention."""
 
     lock_retries: int = 0
-    lock_wait_seconds: float = 0.0
+    lock_time_lost_seconds: float = 0.0
 
 
 def _stderr(message: str) -> None:
@@ -116,7 +116,7 @@ class Session:
                 code = sqlstate(exc)
                 if code not in RETRYABLE:
                     raise
-                self.stats.lock_wait_seconds += time.monotonic() - t0
+                self.stats.lock_time_lost_seconds += time.monotonic() - t0
                 deadlock = code == DEADLOCK_DETECTED
                 if n == s.lock_retries:
                     raise ApplyFailed(
@@ -136,7 +136,7 @@ class Session:
                 self.progress(f"  {'deadlock' if deadlock else 'lock_timeout'} on {what}: "
                               f"retry {n + 1}/{s.lock_retries} in {delay:.1f}s")
                 time.sleep(delay)
-                self.stats.lock_wait_seconds += delay
+                self.stats.lock_time_lost_seconds += delay
         raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -3,9 +3,10 @@ report what would change by diffing a catalog snapshot taken before and inside t
 
 Users run plan against production, so it must stall nobody: the steps of each transaction
 get at most PLAN_BUDGET seconds (or lock_timeout, if lower), and its closing catalog
-snapshot at most as long again, so no lock it takes or waits for is held much longer. The steps run one after another in one transaction while they fit in that budget
-(later steps see the earlier ones' effects, as in a real run). When a step runs out of
-time, a new transaction starts at it, without the earlier steps' effects; a step that then
+snapshot at most as long again: no lock it takes is held longer than twice the budget, 1 s,
+and a writer queued behind one waits about the budget. The steps run one after another in
+one transaction while they fit in that budget (later steps see the earlier ones' effects,
+as in a real run). When a step runs out of time, a new transaction starts at it, without the earlier steps' effects; a step that then
 fails (it needed them) or does not fit alone is reported as "not evaluated" in the notes,
 and the next transaction starts after it. An error in the first transaction, which holds
 every earlier effect, is the real run's error and fails the plan.
@@ -123,7 +124,7 @@ def diff(before: Snapshot, after: Snapshot) -> list[dict[str, str]]:
     return changes
 
 
-PLAN_BUDGET = 1.0  # seconds: the longest a plan transaction holds (or waits for) a lock
+PLAN_BUDGET = 0.5  # seconds a plan transaction's steps may run while holding their locks
 # a step that did not fit in the budget: our statement_timeout, lock_timeout, a deadlock
 _OUT_OF_TIME = {db.QUERY_CANCELED, db.LOCK_NOT_AVAILABLE, db.DEADLOCK_DETECTED}
 

@@ -38,7 +38,7 @@ class Report:
     to_version: int | None = None
     target_version: int | None = None
     dirty: bool | None = None
-    lock_wait_seconds: float = 0.0
+    lock_time_lost_seconds: float = 0.0
     lock_retries: int = 0
     preflight: list[dict[str, Any]] = field(default_factory=list)
     verification: dict[str, Any] | None = None
@@ -64,7 +64,7 @@ class Report:
             "started": _iso(self.started),
             "finished": _iso(datetime.now(UTC)),
             "durationSeconds": round(time.monotonic() - self._t0, 3),
-            "lockWaitSeconds": round(self.lock_wait_seconds, 3),
+            "lockTimeLostSeconds": round(self.lock_time_lost_seconds, 3),
             "lockRetries": self.lock_retries,
             "exitCode": exit_code,
             "result": result,
@@ -95,7 +95,7 @@ def bounded_json(doc: dict[str, Any], limit: int = REPORT_LIMIT) -> str:
 
 _CORE_KEYS = ("schemaflowVersion", "command", "direction", "fromVersion", "toVersion",
               "targetVersion", "dirty", "started", "finished", "durationSeconds",
-              "lockWaitSeconds", "lockRetries", "exitCode", "result", "preflight",
+              "lockTimeLostSeconds", "lockRetries", "exitCode", "result", "preflight",
               "verification", "error")
 
 
@@ -142,7 +142,8 @@ def render_text(doc: dict[str, Any]) -> str:
                 f"latest available {v(doc['targetVersion'])}")
     lines = [f"{doc['command']}: {doc['result']} (version {v(doc.get('fromVersion'))} -> "
              f"{v(doc.get('toVersion'))}, {doc['durationSeconds']:.2f}s, "
-             f"lock wait {doc['lockWaitSeconds']:.2f}s, {doc['lockRetries']} lock retries)"]
+             f"time lost to locks {doc['lockTimeLostSeconds']:.2f}s, "
+             f"{doc['lockRetries']} lock retries)"]
     # all of them were printed as progress before the run: only those that did not pass
     for p in doc.get("preflight") or []:
         if p["status"] != "pass":

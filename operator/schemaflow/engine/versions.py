@@ -270,15 +270,20 @@ def record_verification(conn: Connection, vt: VersionTable, version: int, passed
     return True
 
 
-def last_record(conn: Connection, history: str) -> tuple[str, int, str, str | None] | None:
+def last_record(conn: Connection, vt: VersionTable) -> tuple[str, int, str, str | None] | None:
     """The newest history row that changed the version or verified it: (direction,
-    version, result, error). A failed up/down is left out: it changed nothing (a
-    transactional file) or left the version dirty."""
-    row = conn.execute(
-        sql.SQL("SELECT direction, version, result, error FROM {} WHERE direction = 'verify' "
-                "OR result = 'succeeded' ORDER BY id DESC LIMIT 1").format(
-                    sql.SQL(history.replace("%", "%%"))), ()).fetchone()
+    version, result, error); None without one (or without a history table). A failed
+    up/down is left out: it changed nothing (a transactional file) or left the version
+    dirty."""
+    if not _exists(conn, vt.history):
+        return None
+    row = _run(conn, "SELECT direction, version, result, error FROM {} WHERE direction = "
+               "'verify' OR result = 'succeeded' ORDER BY id DESC LIMIT 1", vt.history).fetchone()
     return None if row is None else (str(row[0]), int(row[1]), str(row[2]), row[3])
+
+
+def version_table_exists(conn: Connection, vt: VersionTable) -> bool:
+    return _exists(conn, vt.ident)
 
 
 def _exists(conn: Connection, ident: sql.Composable) -> bool:

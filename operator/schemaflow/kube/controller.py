@@ -73,7 +73,7 @@ def _run_fields(view: JobView, last: Mapping[str, Any]) -> dict[str, Any]:
     run.update({"finished": now_iso(), "result": str(report.get("result") or view.reason)})
     if view.exit_code is not None:
         run["exitCode"] = view.exit_code
-    for src, dst in (("durationSeconds", "durationSeconds"), ("lockWaitSeconds", "lockWaitSeconds")):
+    for src, dst in (("durationSeconds", "durationSeconds"), ("lockTimeLostSeconds", "lockTimeLostSeconds")):
         if isinstance(report.get(src), int | float):
             run[dst] = float(report[src])
     fields: dict[str, Any] = {"lastRun": run, "retry": None}
