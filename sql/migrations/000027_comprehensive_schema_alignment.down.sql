@@ -161,6 +161,39 @@ BEGIN
 END
 $$;
 
+-- One batch of step 2b: in the first column up backfilled, the next p_limit rows it filled
+-- are NULL again, their keys leaving m000027_backfill in the same statement (a killed run
+-- goes on where it stopped); one row said per batch, none once the archive is empty.
+CREATE OR REPLACE FUNCTION schemaflow_archive.m000027_unfill_next(p_limit int)
+RETURNS TABLE (o_tbl text, o_col text, o_rows bigint) LANGUAGE plpgsql AS $$
+DECLARE
+    v_pk text;
+BEGIN
+    SELECT b.tbl, b.col INTO o_tbl, o_col FROM schemaflow_archive.m000027_backfill b ORDER BY 1, 2 LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    v_pk := (SELECT a.attname FROM pg_index i
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+             WHERE i.indrelid = to_regclass('public.' || quote_ident(o_tbl)) AND i.indisprimary);
+    IF v_pk IS NULL OR NOT EXISTS (
+            SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('public.' || quote_ident(o_tbl))
+            AND attname = o_col AND NOT attisdropped) THEN
+        DELETE FROM schemaflow_archive.m000027_backfill WHERE tbl = o_tbl AND col = o_col;
+    ELSE
+        EXECUTE format(
+            'WITH b AS (DELETE FROM schemaflow_archive.m000027_backfill d '
+            '           WHERE (d.tbl, d.col, d.pk) IN (SELECT x.tbl, x.col, x.pk FROM schemaflow_archive.m000027_backfill x '
+            '                                          WHERE x.tbl = %1$L AND x.col = %2$L LIMIT %3$s) '
+            '           RETURNING d.pk) '
+            'UPDATE public.%1$I t SET %2$I = NULL FROM b WHERE t.%4$I = b.pk',
+            o_tbl, o_col, p_limit, v_pk);
+    END IF;
+    GET DIAGNOSTICS o_rows = ROW_COUNT;
+    RETURN NEXT;
+END
+$$;
+
 -- The final step for one table (also used alone, then copying the whole table under the
 -- lock): copy what the batches could not have seen, then drop the columns.
 CREATE OR REPLACE FUNCTION schemaflow_archive.m000027_drop_new_columns(p_table text, p_pk text)
@@ -223,7 +256,7 @@ DROP INDEX CONCURRENTLY IF EXISTS idx_campaigns_status_sf_drop;
 
 -- schemaflow:step transaction
 -- 2. triggers and their function (22), CHECK and foreign-key constraints (21, 23, 1, 2),
---    NOT NULL (1, 2) and backfills of columns that existed before up.
+--    NOT NULL (1, 2); then (2b) backfills of columns that existed before up.
 -- A runner's own lock_timeout (schemaflow sets one) wins; under plain psql, 3s.
 SELECT set_config('lock_timeout', '3s', true) WHERE current_setting('lock_timeout') = '0';
 DO $$
@@ -296,23 +329,16 @@ BEGIN
             EXECUTE format('ALTER TABLE public.%I ALTER COLUMN %I DROP NOT NULL', v_tbl, v_obj);
         END IF;
     END LOOP;
-
-    -- NULLs up filled in columns that existed before it: NULL again
-    FOR r IN SELECT DISTINCT b.tbl, b.col FROM schemaflow_archive.m000027_backfill b
-    LOOP
-        IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('public.' || quote_ident(r.tbl))
-                   AND attname = r.col AND NOT attisdropped) THEN
-            EXECUTE format('UPDATE public.%1$I t SET %2$I = NULL FROM schemaflow_archive.m000027_backfill b '
-                           'WHERE b.tbl = %3$L AND b.col = %4$L AND t.%5$I = b.pk',
-                           r.tbl, r.col, r.tbl, r.col,
-                           (SELECT a.attname FROM pg_index i
-                            JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-                            WHERE i.indrelid = to_regclass('public.' || quote_ident(r.tbl)) AND i.indisprimary));
-        END IF;
-        DELETE FROM schemaflow_archive.m000027_backfill WHERE tbl = r.tbl AND col = r.col;
-    END LOOP;
 END
 $$;
+
+-- schemaflow:step batch
+-- 2b. NULLs up filled in columns that existed before it: NULL again, in committed batches
+--     of the archived keys (see m000027_unfill_next). One UPDATE over all of them, inside
+--     step 2, held step 2's table locks for seconds on a production-sized database.
+SELECT u.o_tbl, u.o_col, u.o_rows
+FROM schemaflow_archive.m000027_unfill_next(
+         coalesce(nullif(current_setting('schemaflow.batch_size', true), '')::int, 5000)) AS u;
 
 -- schemaflow:step transaction
 -- 3. (mismatch 23) original status values back, where the row still holds what up wrote

@@ -64,6 +64,7 @@ class World:
     volatile: dict[str, set[str]] = field(default_factory=dict)
     created: list[str] = field(default_factory=list)
     up_trace: dict[str, int] = field(default_factory=dict)  # statement -> times a clean up sends it
+    down_trace: dict[str, int] = field(default_factory=dict)  # likewise, a clean down from 27
 
     @property
     def admin(self) -> str:
@@ -156,8 +157,15 @@ def _world(server: LocalPostgres, prepare: Callable[[LocalPostgres, str], None] 
     for db in (t26, t27):
         for table, col in query(server.admin_conninfo(db), CLOCK_DEFAULTS, (ARCHIVE_SCHEMA,)):
             volatile.setdefault(f"{ARCHIVE_SCHEMA}.{table}", set()).add(col)
+    # what a clean down sends (on the copy, last: the digests above are taken at 27)
+    down_trace: Counter[str] = Counter()
+    with PgProxy(server.port) as proxy:
+        r = migrate(cli_env(proxy.url(server.url(other))), *down_args())
+        down_trace.update(t.strip() for t in proxy.statements)
+    assert r.returncode == 0, f"clean down failed on the reference database:\n{r}"
     drop_database(admin, other)
-    w = World(server, server.flavour, t26, t27, {}, {}, volatile, up_trace=trace)
+    w = World(server, server.flavour, t26, t27, {}, {}, volatile, up_trace=trace,
+              down_trace=down_trace)
     w.v26 = w.prints(t26)
     w.v27 = w.prints(t27)
     assert set(w.v26) <= set(v26_raw)
