@@ -277,10 +277,12 @@ def _operator_kubeconfig(cluster: Any, rc: Any, plane: Any, path: Path) -> None:
 
 def measure(resources: int = 200, namespaces: int = 20, workdir: Path | None = None,
             timeout: float = 180.0, rate: float | None = None, idle: float = 60.0,
-            settle: float = 10.0, operator_args: tuple[str, ...] = ()) -> dict[str, Any]:
+            settle: float = 10.0, operator_args: tuple[str, ...] = (),
+            keep: bool = False) -> dict[str, Any]:
     """``rate`` None: all resources created at once (burst); else that many per second.
     ``idle``: seconds of API requests counted once every resource is Succeeded (after
-    ``settle`` more seconds for the last events to pass)."""
+    ``settle`` more seconds for the last events to pass). ``keep``: leave the work
+    directory (audit log, logs of the operator and the control plane)."""
     why = available()
     if why:
         return {"skipped": why}
@@ -441,7 +443,10 @@ def measure(resources: int = 200, namespaces: int = 20, workdir: Path | None = N
     })
     if len(end_to_phase) < resources:
         result["logTail"] = (workdir / "operator.log").read_text(errors="replace")[-1500:]
-    shutil.rmtree(workdir, ignore_errors=True)
+    if keep:
+        result["workdir"] = str(workdir)
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
     return result
 
 
@@ -456,9 +461,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="seconds of rest over which API requests are counted (60)")
     p.add_argument("--operator-arg", action="append", default=[],
                    help="extra argument for `schemaflow operator` (repeatable)")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the work directory (audit log, logs) and print its path")
     a = p.parse_args(argv)
     print(json.dumps(measure(a.resources, a.namespaces, rate=a.rate, idle=a.idle,
-                             operator_args=tuple(a.operator_arg)), indent=1))
+                             operator_args=tuple(a.operator_arg), keep=a.keep), indent=1))
     return 0
 
 

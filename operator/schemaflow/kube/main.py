@@ -113,7 +113,14 @@ def _diffbase_storage() -> kopf.DiffBaseStorage:
         unknown fields) must not be copied into an annotation."""
 
         def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
-            essence = super().build(body=body, extra_fields=extra_fields)
+            # kopf deep-copies the body it is given and then drops all but labels and
+            # annotations: without spec, status and managedFields the copy is a fraction
+            # of the CPU, on every event of every SchemaMigration (status is needed only by
+            # handlers of status fields, which schemaflow has none of)
+            meta = {k: v for k, v in body.get("metadata", {}).items() if k != "managedFields"}
+            trimmed = kopf.Body({k: v for k, v in body.items()
+                                 if k not in ("spec", "status", "metadata")} | {"metadata": meta})
+            essence = super().build(body=trimmed, extra_fields=extra_fields)
             essence.pop("spec", None)
             return essence
 
