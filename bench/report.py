@@ -154,6 +154,15 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                 note += f"; {m['missingJobs']} Jobs never created"
             add(f"operator create->Job p99 ({mode})", p99, "< 1 s",
                 None if p99 is None else p99 < 1.0 and not m.get("missingJobs"), note)
+            end = m.get("jobEndToPhaseP99Seconds")
+            add(f"operator Job end->phase p99 ({mode})", end, "<= 1 s",
+                None if end is None else end <= 1.0 and m.get("phasesSucceeded") == m["resources"],
+                f"{m.get('phasesSucceeded')} of {m['resources']} Succeeded")
+            idle = m.get("idleApiRequestsPerSecond")
+            kinds = ", ".join(f"{k} {n}" for k, n in (m.get("idleApiRequestsByKind") or {}).items())
+            add(f"operator API requests/s at rest ({mode})", idle, "<= 1",
+                None if idle is None else idle <= 1.0,
+                f"over {m.get('idleSeconds')} s, {m['resources']} Succeeded" + (f": {kinds}" if kinds else ""))
         mem = op.get("peakRssMiB")
         add("operator peak memory", mem, "< 150 MiB", None if mem is None else mem < 150)
     return out
@@ -283,16 +292,21 @@ def operator_table(op: dict[str, Any] | None) -> str:
     if op.get("skipped"):
         return f"operator overhead: skipped ({op['skipped']})"
     lines = ["| operator, " f"{op['resources']} SchemaMigrations in {op['namespaces']} namespaces "
-             "| create->Job p50 (s) | p99 (s) | max (s) | all Jobs after (s) | peak RSS (MiB) "
-             "| idle RSS (MiB) | CPU (s) | API calls |", "|---|---|---|---|---|---|---|---|---|"]
+             "| create->Job p50 (s) | p99 (s) | max (s) | Job end->phase p50 (s) | p99 (s) "
+             "| max (s) | API req/s at rest | peak RSS (MiB) | idle RSS (MiB) | CPU (s) "
+             "| API calls |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for mode, m in (op.get("modes") or {}).items():
         if m.get("skipped"):
-            lines.append(f"| {mode} | skipped: {str(m['skipped'])[:80]} |||||||")
+            lines.append(f"| {mode} | skipped: {str(m['skipped'])[:80]} ||||||||||")
             continue
         lines.append(f"| {m['mode']} | {_f(m.get('createToJobP50Seconds'), '{:.3f}')} "
                      f"| {_f(m.get('createToJobP99Seconds'), '{:.3f}')} "
                      f"| {_f(m.get('createToJobMaxSeconds'), '{:.3f}')} "
-                     f"| {_f(m.get('allJobsSeconds'), '{:.2f}')} | {_f(m.get('peakRssMiB'), '{:.1f}')} "
+                     f"| {_f(m.get('jobEndToPhaseP50Seconds'), '{:.3f}')} "
+                     f"| {_f(m.get('jobEndToPhaseP99Seconds'), '{:.3f}')} "
+                     f"| {_f(m.get('jobEndToPhaseMaxSeconds'), '{:.3f}')} "
+                     f"| {_f(m.get('idleApiRequestsPerSecond'), '{:.3f}')} "
+                     f"| {_f(m.get('peakRssMiB'), '{:.1f}')} "
                      f"| {_f(m.get('idleRssMiB'), '{:.1f}')} | {_f(m.get('cpuSecondsForAll'), '{:.2f}')} "
                      f"| {_f(m.get('apiCalls'))} |")
     return "\n".join(lines)

@@ -83,7 +83,10 @@ class KubeClient:
                        body: Any = None,
                        content_type: str = "application/json") -> tuple[int, Any]:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+            # few connections: each TLS one holds a 256 KiB buffer (asyncio's sslproto), and
+            # the calls are short (no watches here), so a burst queues for a free one
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30),
+                                                  connector=aiohttp.TCPConnector(limit=16))
         headers = {"Accept": "application/json", "Content-Type": content_type}
         token = self._conn.token()
         if token:

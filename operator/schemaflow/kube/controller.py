@@ -54,6 +54,8 @@ class OperatorContext:
     # repeats the decision its status lacks, which is the latest one, so one key per
     # resource is enough and the map is as large as the set of live resources.
     announced: dict[str, str] = field(default_factory=dict)
+    # job_state per Job uid, as last poked (controller.poke_owner): one entry per live Job
+    job_states: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -557,10 +559,34 @@ async def cleanup(ctx: OperatorContext, body: Mapping[str, Any]) -> tuple[int, s
     return len(jobs), None
 
 
-async def poke_owner(ctx: OperatorContext, job: Mapping[str, Any]) -> None:
+def job_state(job: Mapping[str, Any]) -> tuple[str, ...]:
+    """What of a Job the reconcile acts upon without a resync: its end (the Job controller's
+    terminal condition) and whether its pod is ready, i.e. the migration runs (no probes)."""
+    status = job.get("status") or {}
+    ended = sorted(str(c.get("type")) for c in status.get("conditions") or []
+                   if c.get("type") in ("Complete", "Failed") and c.get("status") == "True")
+    return (*ended, "ready") if status.get("ready") else tuple(ended)
+
+
+async def poke_owner(ctx: OperatorContext, job: Mapping[str, Any], deleted: bool = False) -> None:
     """A Job of ours changed: touch its SchemaMigration so that it is reconciled now, not at
-    the next resync (an annotation change is an event kopf delivers to the owner)."""
+    the next resync (an annotation change is an event kopf delivers to the owner).
+
+    Only a change of ``job_state`` (or the Job's deletion) pokes: the Job controller updates a
+    Job's status several times per run (start, pod counts, finalizer bookkeeping), and each
+    poke costs a patch, an event and a reconcile that reads the Job and its pods. A Job first
+    seen neither ended nor running needs none (the operator just created it, or, at start-up,
+    kopf's listing reconciles every SchemaMigration anyway)."""
     meta = job.get("metadata") or {}
+    uid = str(meta.get("uid") or "")
+    state = job_state(job)
+    if deleted:
+        ctx.job_states.pop(uid, None)
+    else:
+        before = ctx.job_states.get(uid, ())
+        ctx.job_states[uid] = state
+        if before == state:
+            return
     owner = next((ref for ref in meta.get("ownerReferences") or []
                   if ref.get("kind") == objects.KIND and ref.get("controller")), None)
     if owner is None:

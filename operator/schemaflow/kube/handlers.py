@@ -49,8 +49,8 @@ def register(registry: kopf.OperatorRegistry, ctx: controller.OperatorContext, *
 
     @kopf.on.event("batch", "v1", "jobs", labels={objects.MANAGED_BY: "schemaflow"},
                    registry=registry, id="job-changed")
-    async def job_changed(body: kopf.Body, **_: Any) -> None:
-        await controller.poke_owner(ctx, body)
+    async def job_changed(body: kopf.Body, type: str | None, **_: Any) -> None:  # noqa: A002
+        await controller.poke_owner(ctx, body, deleted=type == "DELETED")
 
     @kopf.on.delete(objects.GROUP, objects.VERSION, objects.PLURAL, registry=registry,
                     id="cleanup")
