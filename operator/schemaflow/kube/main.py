@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from schemaflow.kube.objects import FINALIZER, GROUP
 
@@ -119,8 +119,9 @@ def _diffbase_storage() -> kopf.DiffBaseStorage:
             # of the CPU, on every event of every SchemaMigration (status is needed only by
             # handlers of status fields, which schemaflow has none of)
             meta = {k: v for k, v in body.get("metadata", {}).items() if k != "managedFields"}
-            trimmed = kopf.Body({k: v for k, v in body.items()
-                                 if k not in ("spec", "status", "metadata")} | {"metadata": meta})
+            trimmed = kopf.Body(cast(kopf.RawBody, {
+                k: v for k, v in body.items() if k not in ("spec", "status", "metadata")}
+                | {"metadata": meta}))
             essence = super().build(body=trimmed, extra_fields=extra_fields)
             essence.pop("spec", None)
             return essence
