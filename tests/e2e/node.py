@@ -38,6 +38,7 @@ from typing import Any
 from expansion import expand, mapping_for
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
+from urllib3.exceptions import HTTPError
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -273,8 +274,22 @@ class Node:
             return self._pod_ips[key]
 
     def _status(self, pod: Any, status: dict[str, Any]) -> None:
-        self.core.patch_namespaced_pod_status(pod.metadata.name, pod.metadata.namespace,
-                                              {"status": status})
+        """Report ``status`` as a kubelet's status manager does: retried when the API server
+        drops the connection (urllib3 does not retry a PATCH), dropped once the pod is gone.
+        The merge patch carries the whole status, so sending it twice is harmless."""
+        for attempt in range(5):
+            try:
+                self.core.patch_namespaced_pod_status(pod.metadata.name, pod.metadata.namespace,
+                                                      {"status": status})
+                return
+            except ApiException as exc:
+                if exc.status == 404:
+                    return
+                raise
+            except (HTTPError, OSError):
+                if attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
 
     def _waiting(self, pod: Any, container: Any, reason: str, message: str,
                  field: str = "containerStatuses") -> None:
