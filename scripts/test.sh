@@ -10,7 +10,9 @@ export PATH="$PWD/.tools/bin:$PWD/.venv/bin:$PATH"
 command -v go >/dev/null || { echo "test.sh: Go 1.26+ is needed to build the control plane" >&2; exit 1; }
 bash tests/gobin/build.sh >/dev/null
 set +e
-.venv/bin/python -m pytest "$@"
+# -X faulthandler: a crash at interpreter exit, after pytest has put its own handler
+# away, still prints every thread's stack
+.venv/bin/python -X faulthandler -m pytest "$@"
 rc=$?
 set -e
 if [ "$rc" = 5 ]; then

@@ -121,6 +121,7 @@ class Node:
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._pod_threads: list[threading.Thread] = []  # _run_pod / _terminate
         # pod IPs in a loopback /24 of this node's own, so two runs never share a port
         self._subnet = f"127.{secrets.randbelow(250) + 2}.{secrets.randbelow(250) + 2}"
         self._next_ip = 10
@@ -141,6 +142,18 @@ class Node:
         with self._lock:
             for run in list(self.running.values()):
                 self._kill(run, signal.SIGKILL)
+            pods = list(self._pod_threads)
+        # no pod thread may still be reporting when the interpreter exits (a daemon thread
+        # woken during finalization can abort the process)
+        deadline = time.monotonic() + 15
+        for thread in pods:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _spawn(self, target: Any, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        with self._lock:
+            self._pod_threads = [t for t in self._pod_threads if t.is_alive()] + [thread]
+        thread.start()
 
     def _register(self) -> None:
         labels = {"kubernetes.io/hostname": NODE_NAME, "kubernetes.io/os": "linux",
@@ -226,7 +239,7 @@ class Node:
                 start = pod.spec.node_name == NODE_NAME and key not in self._terminating
                 self._terminating.add(key)
             if start:  # its own thread: the grace period must not hold up the watch
-                threading.Thread(target=self._terminate, args=(key, pod), daemon=True).start()
+                self._spawn(self._terminate, key, pod)
             return
         if not pod.spec.node_name:
             self._schedule(pod)
@@ -237,7 +250,7 @@ class Node:
             if key in self._handled:
                 return
             self._handled.add(key)
-        threading.Thread(target=self._run_pod, args=(key, pod), daemon=True).start()
+        self._spawn(self._run_pod, key, pod)
 
     def _schedule(self, pod: Any) -> None:
         """The default scheduler's outcome for a one-node cluster: bind, or Unschedulable."""
@@ -289,7 +302,8 @@ class Node:
             except (HTTPError, OSError):
                 if attempt == 4:
                     raise
-                time.sleep(0.2 * (attempt + 1))
+                if self._stop.wait(0.2 * (attempt + 1)):
+                    return  # the node is going: nobody reads this pod's status any more
 
     def _waiting(self, pod: Any, container: Any, reason: str, message: str,
                  field: str = "containerStatuses") -> None:
