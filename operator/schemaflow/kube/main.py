@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from schemaflow.kube.client import Connection
 
 DEFAULT_IMAGE = "ghcr.io/domainflow/schemaflow:0.1.0"
-WORKERS = 16  # objects handled at once per watched resource (see build_settings)
+WORKERS = 16  # Event posts kopf sends at once (posting.worker_limit, see build_settings)
 # kopf logs whole object bodies at debug level; a spec carrying a credential by mistake
 # (a URL or a "password" field the CRD would prune) must not reach the logs through it.
 _URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@'\"]*:)[^\s@'\"]*(?=@)", re.I)
